@@ -1,0 +1,255 @@
+#pragma once
+// A string stored in N bytes plus two tag bytes, with alignment 1, so that channel records stay
+// small and flat. Each string has exactly one (canonical) encoding, so equality is a byte compare:
+//   hex    an even number (2..2N) of lowercase hex digits, packed two per byte (a 32-char
+//          Alibaba channelId takes 16 bytes);
+//   ipv4   "a.b.c.d:port" in canonical decimal, packed into 6 bytes (needs N >= 6);
+//   inline any other string of at most N bytes;
+//   heap   anything longer: a pointer (kept in the inline bytes) to [uint32 length][bytes].
+// Plumbing: nothing outside the library should name it.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace mqtt_presence::detail {
+
+template <std::size_t N>
+class CompactString {
+    static_assert(N >= sizeof(char*) && N <= 255, "CompactString needs room for a pointer");
+
+public:
+    CompactString() noexcept = default;
+    explicit CompactString(std::string_view text) { assign(text); }
+    CompactString(const CompactString& other) { copy_from(other); }
+    CompactString(CompactString&& other) noexcept { steal(other); }
+    CompactString& operator=(const CompactString& other) {
+        if (this != &other) {
+            CompactString copy(other); // may throw; *this untouched until then
+            release();
+            steal(copy);
+        }
+        return *this;
+    }
+    CompactString& operator=(CompactString&& other) noexcept {
+        if (this != &other) {
+            release();
+            steal(other);
+        }
+        return *this;
+    }
+    ~CompactString() { release(); }
+
+    /// Replaces the content; strong guarantee (allocates only for long, unpackable text).
+    void assign(std::string_view text) {
+        CompactString next;
+        next.encode(text);
+        release();
+        steal(next);
+    }
+
+    [[nodiscard]] bool empty() const noexcept { return m_kind == kind_inline && m_len == 0; }
+
+    [[nodiscard]] std::size_t size() const noexcept {
+        switch (m_kind) {
+        case kind_hex: return std::size_t{m_len} * 2;
+        case kind_ipv4: return ipv4_text(nullptr);
+        case kind_heap: return heap_size();
+        default: return m_len;
+        }
+    }
+
+    /// Whether the text is kept outside the object (the only encoding that allocates).
+    [[nodiscard]] bool on_heap() const noexcept { return m_kind == kind_heap; }
+
+    /// Appends the original text to `out`.
+    void append_to(std::string& out) const {
+        switch (m_kind) {
+        case kind_hex: {
+            static constexpr char digits[] = "0123456789abcdef";
+            for (std::size_t i = 0; i < m_len; ++i) {
+                out.push_back(digits[m_bytes[i] >> 4]);
+                out.push_back(digits[m_bytes[i] & 15]);
+            }
+            break;
+        }
+        case kind_ipv4: {
+            char buf[32];
+            const std::size_t n = ipv4_text(buf);
+            out.append(buf, n);
+            break;
+        }
+        case kind_heap: out.append(heap_data(), heap_size()); break;
+        default: out.append(reinterpret_cast<const char*>(m_bytes), m_len); break;
+        }
+    }
+
+    [[nodiscard]] std::string str() const {
+        std::string out;
+        append_to(out);
+        return out;
+    }
+
+    /// Whether the stored text equals `text`. No allocation.
+    [[nodiscard]] bool equals(std::string_view text) const noexcept {
+        unsigned char packed[N];
+        std::uint8_t len = 0;
+        const std::uint8_t kind = classify(text, packed, len);
+        if (kind != m_kind) return false;
+        if (kind == kind_heap) return text.size() == heap_size() && std::memcmp(heap_data(), text.data(), text.size()) == 0;
+        return len == m_len && std::memcmp(packed, m_bytes, len) == 0;
+    }
+
+    friend bool operator==(const CompactString& a, const CompactString& b) noexcept {
+        if (a.m_kind != b.m_kind) return false;
+        if (a.m_kind == kind_heap)
+            return a.heap_size() == b.heap_size() && std::memcmp(a.heap_data(), b.heap_data(), a.heap_size()) == 0;
+        return a.m_len == b.m_len && std::memcmp(a.m_bytes, b.m_bytes, a.m_len) == 0;
+    }
+    friend bool operator!=(const CompactString& a, const CompactString& b) noexcept { return !(a == b); }
+
+private:
+    enum : std::uint8_t { kind_inline = 0, kind_hex = 1, kind_ipv4 = 2, kind_heap = 3 };
+
+    static constexpr int hex_value(char c) noexcept {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    }
+
+    // Parses a canonical decimal in [0, max] (no sign, no leading zero) from text[pos..].
+    static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max, std::uint32_t& value) noexcept {
+        const std::size_t start = pos;
+        value = 0;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+            value = value * 10 + static_cast<std::uint32_t>(text[pos] - '0');
+            if (value > max || pos - start > 5) return false;
+            ++pos;
+        }
+        if (pos == start) return false;
+        return !(text[start] == '0' && pos - start > 1);
+    }
+
+    static bool pack_ipv4(std::string_view text, unsigned char* out) noexcept {
+        if (text.size() < 9 || text.size() > 21) return false;
+        std::size_t pos = 0;
+        for (int octet = 0; octet < 4; ++octet) {
+            std::uint32_t v = 0;
+            if (!parse_decimal(text, pos, 255, v)) return false;
+            out[octet] = static_cast<unsigned char>(v);
+            if (pos >= text.size() || text[pos] != (octet == 3 ? ':' : '.')) return false;
+            ++pos;
+        }
+        std::uint32_t port = 0;
+        if (!parse_decimal(text, pos, 65535, port) || pos != text.size()) return false;
+        out[4] = static_cast<unsigned char>(port >> 8);
+        out[5] = static_cast<unsigned char>(port & 0xff);
+        return true;
+    }
+
+    // The canonical encoding of `text`: its kind, and for hex/ipv4/inline its bytes in `out`.
+    static std::uint8_t classify(std::string_view text, unsigned char* out, std::uint8_t& len) noexcept {
+        if (!text.empty() && text.size() % 2 == 0 && text.size() <= 2 * N) {
+            bool hex = true;
+            for (std::size_t i = 0; i < text.size() && hex; i += 2) {
+                const int hi = hex_value(text[i]);
+                const int lo = hex_value(text[i + 1]);
+                hex = hi >= 0 && lo >= 0;
+                if (hex) out[i / 2] = static_cast<unsigned char>(hi << 4 | lo);
+            }
+            if (hex) {
+                len = static_cast<std::uint8_t>(text.size() / 2);
+                return kind_hex;
+            }
+        }
+        if constexpr (N >= 6) {
+            if (pack_ipv4(text, out)) {
+                len = 6;
+                return kind_ipv4;
+            }
+        }
+        if (text.size() <= N) {
+            if (!text.empty()) std::memcpy(out, text.data(), text.size());
+            len = static_cast<std::uint8_t>(text.size());
+            return kind_inline;
+        }
+        len = 0;
+        return kind_heap;
+    }
+
+    void encode(std::string_view text) {
+        const std::uint8_t kind = classify(text, m_bytes, m_len);
+        if (kind == kind_heap) {
+            const auto size = static_cast<std::uint32_t>(text.size());
+            char* block = new char[sizeof size + text.size()];
+            std::memcpy(block, &size, sizeof size);
+            std::memcpy(block + sizeof size, text.data(), text.size());
+            std::memcpy(m_bytes, &block, sizeof block);
+        }
+        m_kind = kind;
+    }
+
+    std::size_t ipv4_text(char* buf) const noexcept {
+        char local[32];
+        char* p = buf ? buf : local;
+        char* const start = p;
+        auto put = [&p](unsigned value) {
+            char digits[5];
+            int n = 0;
+            do {
+                digits[n++] = static_cast<char>('0' + value % 10);
+                value /= 10;
+            } while (value != 0);
+            while (n > 0) *p++ = digits[--n];
+        };
+        for (int octet = 0; octet < 4; ++octet) {
+            put(m_bytes[octet]);
+            *p++ = octet == 3 ? ':' : '.';
+        }
+        put(static_cast<unsigned>(m_bytes[4]) << 8 | m_bytes[5]);
+        return static_cast<std::size_t>(p - start);
+    }
+
+    [[nodiscard]] const char* heap_block() const noexcept {
+        const char* block = nullptr;
+        std::memcpy(&block, m_bytes, sizeof block);
+        return block;
+    }
+    [[nodiscard]] std::size_t heap_size() const noexcept {
+        std::uint32_t size = 0;
+        std::memcpy(&size, heap_block(), sizeof size);
+        return size;
+    }
+    [[nodiscard]] const char* heap_data() const noexcept { return heap_block() + sizeof(std::uint32_t); }
+
+    void copy_from(const CompactString& other) {
+        if (other.m_kind == kind_heap) {
+            encode(std::string_view(other.heap_data(), other.heap_size()));
+        } else {
+            std::memcpy(m_bytes, other.m_bytes, N);
+            m_kind = other.m_kind;
+            m_len = other.m_len;
+        }
+    }
+    void steal(CompactString& other) noexcept {
+        std::memcpy(m_bytes, other.m_bytes, N);
+        m_kind = other.m_kind;
+        m_len = other.m_len;
+        other.m_kind = kind_inline;
+        other.m_len = 0;
+    }
+    void release() noexcept {
+        if (m_kind == kind_heap) delete[] heap_block();
+        m_kind = kind_inline;
+        m_len = 0;
+    }
+
+    unsigned char m_bytes[N]{};
+    std::uint8_t m_kind = kind_inline;
+    std::uint8_t m_len = 0;
+};
+
+} // namespace mqtt_presence::detail

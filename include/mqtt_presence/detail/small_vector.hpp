@@ -1,0 +1,133 @@
+#pragma once
+// A vector that keeps its first N elements inside the object (a client's usual single channel
+// needs no allocation) and moves to the heap beyond that. Only what the records need: ordered
+// erase, push_back, copy and move. T must be nothrow-move-constructible.
+// Plumbing: nothing outside the library should name it.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace mqtt_presence::detail {
+
+template <class T, std::size_t N>
+class SmallVector {
+    static_assert(N >= 1, "SmallVector needs at least one inline element");
+    static_assert(std::is_nothrow_move_constructible_v<T>, "SmallVector needs a nothrow move");
+
+public:
+    using value_type = T;
+    using iterator = T*;
+    using const_iterator = const T*;
+
+    SmallVector() noexcept = default;
+    SmallVector(const SmallVector& other) {
+        reserve(other.m_size);
+        for (const T& item : other) push_back(item);
+    }
+    SmallVector(SmallVector&& other) noexcept { take(other); }
+    SmallVector& operator=(const SmallVector& other) {
+        if (this != &other) {
+            SmallVector copy(other);
+            clear_and_free();
+            take(copy);
+        }
+        return *this;
+    }
+    SmallVector& operator=(SmallVector&& other) noexcept {
+        if (this != &other) {
+            clear_and_free();
+            take(other);
+        }
+        return *this;
+    }
+    ~SmallVector() { clear_and_free(); }
+
+    [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+    [[nodiscard]] std::size_t capacity() const noexcept { return m_capacity; }
+    [[nodiscard]] bool empty() const noexcept { return m_size == 0; }
+    [[nodiscard]] T* data() noexcept { return m_capacity > N ? m_heap : inline_data(); }
+    [[nodiscard]] const T* data() const noexcept { return m_capacity > N ? m_heap : inline_data(); }
+    [[nodiscard]] T* begin() noexcept { return data(); }
+    [[nodiscard]] T* end() noexcept { return data() + m_size; }
+    [[nodiscard]] const T* begin() const noexcept { return data(); }
+    [[nodiscard]] const T* end() const noexcept { return data() + m_size; }
+    [[nodiscard]] T& operator[](std::size_t i) noexcept { return data()[i]; }
+    [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return data()[i]; }
+    [[nodiscard]] T& back() noexcept { return data()[m_size - 1]; }
+
+    /// Makes room for `count` elements; strong guarantee.
+    void reserve(std::size_t count) {
+        if (count <= m_capacity) return;
+        const std::size_t capacity = count < 2 * static_cast<std::size_t>(m_capacity) ? 2 * static_cast<std::size_t>(m_capacity) : count;
+        T* fresh = std::allocator<T>{}.allocate(capacity);
+        T* old = data();
+        for (std::size_t i = 0; i < m_size; ++i) {
+            ::new (static_cast<void*>(fresh + i)) T(std::move(old[i]));
+            old[i].~T();
+        }
+        if (m_capacity > N) std::allocator<T>{}.deallocate(m_heap, m_capacity);
+        m_heap = fresh;
+        m_capacity = static_cast<std::uint32_t>(capacity);
+    }
+
+    /// Appends; strong guarantee (the element is built before anything moves).
+    void push_back(T item) {
+        if (m_size == m_capacity) reserve(static_cast<std::size_t>(m_size) + 1);
+        ::new (static_cast<void*>(data() + m_size)) T(std::move(item));
+        ++m_size;
+    }
+
+    /// Removes the element at `pos`, keeping the order of the others. No-throw.
+    void erase(T* pos) noexcept {
+        T* last = end() - 1;
+        for (; pos != last; ++pos) *pos = std::move(*(pos + 1));
+        last->~T();
+        --m_size;
+    }
+
+    void clear() noexcept {
+        for (T& item : *this) item.~T();
+        m_size = 0;
+    }
+
+private:
+    T* inline_data() noexcept { return std::launder(reinterpret_cast<T*>(m_inline)); }
+    const T* inline_data() const noexcept { return std::launder(reinterpret_cast<const T*>(m_inline)); }
+
+    void clear_and_free() noexcept {
+        clear();
+        if (m_capacity > N) std::allocator<T>{}.deallocate(m_heap, m_capacity);
+        m_capacity = N;
+    }
+
+    // Precondition: *this is empty with inline capacity.
+    void take(SmallVector& other) noexcept {
+        if (other.m_capacity > N) {
+            m_heap = other.m_heap;
+            m_capacity = other.m_capacity;
+            m_size = other.m_size;
+            other.m_capacity = N;
+            other.m_size = 0;
+            return;
+        }
+        for (std::size_t i = 0; i < other.m_size; ++i) {
+            ::new (static_cast<void*>(inline_data() + i)) T(std::move(other.inline_data()[i]));
+            other.inline_data()[i].~T();
+        }
+        m_size = other.m_size;
+        other.m_size = 0;
+    }
+
+    union {
+        T* m_heap;
+        alignas(T) unsigned char m_inline[N * sizeof(T)];
+    };
+    std::uint32_t m_size = 0;
+    std::uint32_t m_capacity = N;
+};
+
+} // namespace mqtt_presence::detail

@@ -1,0 +1,122 @@
+#pragma once
+// Event, EventType, validation limits and client-id helpers. Standard library only.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace mqtt_presence {
+
+/// The three lifecycle steps of one TCP connection (a "channel"), as Alibaba Cloud MQTT names them.
+enum class EventType : std::uint8_t {
+    connect,    ///< the connection came up (the client is online through it)
+    disconnect, ///< the client sent an MQTT DISCONNECT packet; the TCP connection may still be up
+    tcpclean,   ///< the TCP connection really closed; always sent, with or without a disconnect
+};
+
+/// One lifecycle event, already parsed. A plain aggregate: fill it from any broker's message.
+struct Event {
+    std::string client_id;  ///< e.g. "GID_XXX@@@device"
+    std::string channel_id; ///< the connection key: appears on both the open and the close event
+    EventType type{EventType::connect};
+    std::int64_t time_ms{0}; ///< broker time of the event, epoch milliseconds; larger is newer
+    std::string client_ip;   ///< "ip:port" of the client; may be empty
+};
+
+/// Largest client or channel id accepted: the MQTT limit on a UTF-8 string.
+inline constexpr std::size_t max_id_bytes = 65535;
+/// Largest client address accepted ("[v6 address%zone]:port" fits comfortably).
+inline constexpr std::size_t max_address_bytes = 255;
+/// Latest event time accepted: 9999-12-31T23:59:59.999Z. Earliest: 0 (the epoch).
+inline constexpr std::int64_t max_time_ms = 253402300799999;
+
+/// The event type's wire name ("connect", "disconnect", "tcpclean"); "" for a value out of range.
+[[nodiscard]] constexpr std::string_view to_string(EventType type) noexcept {
+    switch (type) {
+    case EventType::connect: return "connect";
+    case EventType::disconnect: return "disconnect";
+    case EventType::tcpclean: return "tcpclean";
+    }
+    return {};
+}
+
+/// The event type named exactly (case-sensitive) by `name`; nullopt for any other text.
+[[nodiscard]] constexpr std::optional<EventType> parse_event_type(std::string_view name) noexcept {
+    if (name == "connect") return EventType::connect;
+    if (name == "disconnect") return EventType::disconnect;
+    if (name == "tcpclean") return EventType::tcpclean;
+    return std::nullopt;
+}
+
+namespace detail {
+/// Empty if `id` is acceptable as a client or channel id, else the problem ("is empty", ...).
+[[nodiscard]] constexpr std::string_view id_problem(std::string_view id) noexcept {
+    if (id.empty()) return "is empty";
+    if (id.size() > max_id_bytes) return "is longer than 65535 bytes";
+    for (const char c : id) {
+        // Control characters are forbidden (U+0000) or discouraged by MQTT, and would break
+        // line-oriented output such as the replay tool's online list.
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "contains a control character";
+    }
+    return {};
+}
+
+/// Empty if `id` is acceptable, else a constant message naming the field and the problem.
+[[nodiscard]] constexpr std::string_view check_id(std::string_view id, bool client) noexcept {
+    const std::string_view problem = id_problem(id);
+    if (problem.empty()) return {};
+    if (problem == "is empty") return client ? "client_id is empty" : "channel_id is empty";
+    if (problem == "is longer than 65535 bytes")
+        return client ? "client_id is longer than 65535 bytes" : "channel_id is longer than 65535 bytes";
+    return client ? "client_id contains a control character" : "channel_id contains a control character";
+}
+} // namespace detail
+
+/// Empty if `event` may be ingested, else a constant message naming the field and the problem.
+/// O(length of the ids); the rules call it before touching any state.
+[[nodiscard]] inline std::string_view validate(const Event& event) noexcept {
+    if (auto why = detail::check_id(event.client_id, true); !why.empty()) return why;
+    if (auto why = detail::check_id(event.channel_id, false); !why.empty()) return why;
+    if (to_string(event.type).empty()) return "type is not a known event type";
+    if (event.time_ms < 0) return "time_ms is negative";
+    if (event.time_ms > max_time_ms) return "time_ms is after the year 9999";
+    if (event.client_ip.size() > max_address_bytes) return "client_ip is longer than 255 bytes";
+    return {};
+}
+
+/// The separator between Group ID and device id in an Alibaba client id.
+inline constexpr std::string_view client_id_separator = "@@@";
+
+/// A client id split at its first "@@@": `GID_XXX@@@dev` → group "GID_XXX", device "dev".
+struct ClientIdParts {
+    std::string_view group;
+    std::string_view device;
+};
+
+/// Splits `client_id` into Group ID and device id; nullopt when there is no "@@@" or either
+/// side is empty. The views point into `client_id`.
+[[nodiscard]] constexpr std::optional<ClientIdParts> split_client_id(std::string_view client_id) noexcept {
+    const auto at = client_id.find(client_id_separator);
+    if (at == std::string_view::npos || at == 0 || at + client_id_separator.size() >= client_id.size())
+        return std::nullopt;
+    return ClientIdParts{client_id.substr(0, at), client_id.substr(at + client_id_separator.size())};
+}
+
+/// The Group ID of `client_id` ("GID_XXX" for "GID_XXX@@@dev"); empty when it has none.
+[[nodiscard]] constexpr std::string_view group_of(std::string_view client_id) noexcept {
+    const auto parts = split_client_id(client_id);
+    return parts ? parts->group : std::string_view{};
+}
+
+/// The RocketMQ topic to which Alibaba Cloud MQTT sends the lifecycle events of `group`:
+/// "GID_XXX" → "GID_XXX_MQTT".
+[[nodiscard]] inline std::string notification_topic(std::string_view group) {
+    std::string topic;
+    topic.reserve(group.size() + 5);
+    topic.append(group).append("_MQTT");
+    return topic;
+}
+
+} // namespace mqtt_presence

@@ -1,0 +1,586 @@
+#pragma once
+// ClientRecord and the rules of presence (DESIGN §2), as pure functions on one client's record:
+//   apply(record, event, options)          an event from the broker
+//   reconcile(record, online, as_of, opts) an answer of the broker's synchronous query (rule 8)
+//   prune(record, now_ms, options)         maintenance: drop old tombstones, forget old clients
+// Nothing else in the library decides presence. Standard library only; no clock is read.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "detail/compact_string.hpp"
+#include "detail/small_vector.hpp"
+#include "event.hpp"
+
+namespace mqtt_presence {
+
+/// "No such time": a time field that was never set.
+inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
+
+/// Behaviour switches, with the defaults of DESIGN §2.
+struct Options {
+    /// Rule 4: a `disconnect` also closes its channel (default: it only marks it graceful).
+    bool close_on_disconnect = false;
+    /// Rule 5: closed channels are kept this long (event time) to absorb redeliveries.
+    std::int64_t tombstone_retention_ms = 24LL * 3600 * 1000;
+    /// Rule 6: a channel whose connect is older than another's by more than the tolerance is
+    /// closed even if its close was lost. The tolerance absorbs clock skew between broker nodes.
+    bool takeover = true;
+    std::int64_t takeover_tolerance_ms = 60 * 1000;
+    /// Rule 10: at most this many open channels per client (MQTT allows one; overlaps during a
+    /// reconnect are brief). When full, a newer connect closes the oldest open channel.
+    std::uint32_t max_open_channels = 8;
+    /// Rule 10: at most this many closed or half-known channels per client; the oldest go first.
+    std::uint32_t max_tombstones = 32;
+    /// Maintenance (prune): a client offline and silent for this long is forgotten entirely.
+    std::int64_t forget_offline_after_ms = 7LL * 24 * 3600 * 1000;
+};
+
+/// Empty if `options` are usable, else which one is not and why.
+[[nodiscard]] constexpr std::string_view validate(const Options& options) noexcept {
+    constexpr std::int64_t ten_years_ms = 10LL * 366 * 24 * 3600 * 1000;
+    if (options.tombstone_retention_ms < 0 || options.tombstone_retention_ms > ten_years_ms)
+        return "tombstone_retention_ms must be between 0 and ten years";
+    if (options.takeover_tolerance_ms < 0 || options.takeover_tolerance_ms > ten_years_ms)
+        return "takeover_tolerance_ms must be between 0 and ten years";
+    if (options.forget_offline_after_ms < 0 || options.forget_offline_after_ms > ten_years_ms)
+        return "forget_offline_after_ms must be between 0 and ten years";
+    if (options.max_open_channels < 1) return "max_open_channels must be at least 1";
+    if (options.max_tombstones < 1) return "max_tombstones must be at least 1";
+    return {};
+}
+
+/// Why a channel closed, or what made a client flip.
+enum class Cause : std::uint8_t {
+    none,
+    connect,    ///< a connect event opened a channel
+    tcpclean,   ///< the channel's tcpclean
+    disconnect, ///< the channel's disconnect (only with Options::close_on_disconnect)
+    takeover,   ///< rule 6: a newer connect of the same client superseded it
+    reconcile,  ///< rule 8: an answer of the broker's synchronous query
+    expiry,     ///< maintenance closed it
+};
+
+[[nodiscard]] constexpr std::string_view to_string(Cause cause) noexcept {
+    switch (cause) {
+    case Cause::none: return "none";
+    case Cause::connect: return "connect";
+    case Cause::tcpclean: return "tcpclean";
+    case Cause::disconnect: return "disconnect";
+    case Cause::takeover: return "takeover";
+    case Cause::reconcile: return "reconcile";
+    case Cause::expiry: return "expiry";
+    }
+    return {};
+}
+
+/// What the rules know of one channel (one TCP connection) of a client. 56 bytes.
+struct Channel {
+    std::int64_t connect_ms = no_time;    ///< time of its connect, if seen
+    std::int64_t close_ms = no_time;      ///< when it closed, if closed
+    std::int64_t disconnect_ms = no_time; ///< time of its disconnect, if seen
+    detail::CompactString<16> key;        ///< channel id (32 hex chars take 16 bytes)
+    detail::CompactString<8> address;     ///< client "ip:port" (IPv4 takes 6 bytes)
+    Cause close_cause = Cause::none;      ///< none while not closed
+    bool synthetic = false;               ///< stands in for a connection a reconcile saw (rule 8)
+
+    [[nodiscard]] bool connected() const noexcept { return connect_ms != no_time; }
+    [[nodiscard]] bool closed() const noexcept { return close_cause != Cause::none; }
+    /// Rule 2: open ⇔ its connect was seen and it is not closed.
+    [[nodiscard]] bool open() const noexcept { return connected() && !closed(); }
+    /// The newest time this entry carries (drives retention and eviction of tombstones).
+    [[nodiscard]] std::int64_t latest_ms() const noexcept {
+        return std::max(connect_ms, std::max(close_ms, disconnect_ms));
+    }
+};
+
+/// Everything the store keeps about one client. The rules functions below are the only code
+/// that modifies it; storages keep it, copy it and may encode its fields.
+struct ClientRecord {
+    /// Open channels, tombstones (closed) and half-known channels (a close seen, no connect yet).
+    detail::SmallVector<Channel, 1> channels;
+    /// Newest real connect ever seen (rule 6 compares against it).
+    std::int64_t latest_connect_ms = no_time;
+    /// Watermark: a connect at or before it, of a channel not in `channels`, arrives closed.
+    /// Raised by reconcile(offline), and when a tombstone is dropped (retention or cap).
+    std::int64_t closed_through_ms = no_time;
+    /// Newest event time of this client.
+    std::int64_t last_event_ms = no_time;
+    /// Time of the last online→offline flip, and whether a disconnect preceded that close.
+    std::int64_t last_offline_ms = no_time;
+    bool last_offline_graceful = false;
+
+    /// Rule 2: online ⇔ at least one open channel. O(channels).
+    [[nodiscard]] bool online() const noexcept {
+        for (const Channel& ch : channels)
+            if (ch.open()) return true;
+        return false;
+    }
+    [[nodiscard]] std::size_t open_channels() const noexcept {
+        return static_cast<std::size_t>(std::count_if(channels.begin(), channels.end(), [](const Channel& ch) { return ch.open(); }));
+    }
+    /// True when the record holds nothing worth keeping; storages erase such records.
+    [[nodiscard]] bool empty() const noexcept {
+        return channels.empty() && latest_connect_ms == no_time && closed_through_ms == no_time &&
+               last_event_ms == no_time && last_offline_ms == no_time;
+    }
+    /// The real channel with this id, or nullptr.
+    [[nodiscard]] const Channel* find(std::string_view channel_id) const noexcept {
+        for (const Channel& ch : channels)
+            if (!ch.synthetic && ch.key.equals(channel_id)) return &ch;
+        return nullptr;
+    }
+    [[nodiscard]] Channel* find(std::string_view channel_id) noexcept {
+        return const_cast<Channel*>(static_cast<const ClientRecord&>(*this).find(channel_id));
+    }
+    /// The real open channel with the newest connect (the client's current connection), or
+    /// nullptr when none is open or only a reconcile's synthetic channel is.
+    [[nodiscard]] const Channel* current() const noexcept {
+        const Channel* best = nullptr;
+        for (const Channel& ch : channels)
+            if (ch.open() && !ch.synthetic && (best == nullptr || ch.connect_ms >= best->connect_ms)) best = &ch;
+        return best;
+    }
+};
+
+/// What an event (or a reconcile) did to the record.
+enum class Status : std::uint8_t {
+    applied,          ///< new information, recorded
+    superseded,       ///< a connect older than another by more than the tolerance: arrived closed (rule 6)
+    behind_watermark, ///< a connect at or before a reconcile(offline) watermark: arrived closed (rule 8)
+    duplicate,        ///< already known: nothing changed (rule 5)
+    stale,            ///< older than what the record still needs to know: nothing changed
+    refused,          ///< a per-client cap is full and the event is not newer than what fills it (rule 10)
+    invalid,          ///< bad input: nothing changed, `error` says why (rule 9)
+};
+
+[[nodiscard]] constexpr std::string_view to_string(Status status) noexcept {
+    switch (status) {
+    case Status::applied: return "applied";
+    case Status::superseded: return "superseded";
+    case Status::behind_watermark: return "behind_watermark";
+    case Status::duplicate: return "duplicate";
+    case Status::stale: return "stale";
+    case Status::refused: return "refused";
+    case Status::invalid: return "invalid";
+    }
+    return {};
+}
+
+/// Whether the client's aggregate state flipped (rule 12).
+enum class Transition : std::uint8_t { none, went_online, went_offline };
+
+[[nodiscard]] constexpr std::string_view to_string(Transition transition) noexcept {
+    switch (transition) {
+    case Transition::none: return "none";
+    case Transition::went_online: return "went_online";
+    case Transition::went_offline: return "went_offline";
+    }
+    return {};
+}
+
+/// The result of one apply or reconcile: what happened and whether the client flipped.
+struct [[nodiscard]] Outcome {
+    Status status = Status::applied;
+    Transition transition = Transition::none;
+    Cause cause = Cause::none;            ///< what made it flip (none without a transition)
+    std::int64_t transition_ms = no_time; ///< event time of the flip
+    std::string_view error;               ///< why, when status is invalid (a constant string)
+
+    /// Whether the event was accepted and changed what the record knows.
+    [[nodiscard]] bool changed() const noexcept {
+        return status == Status::applied || status == Status::superseded || status == Status::behind_watermark;
+    }
+    [[nodiscard]] bool went_online() const noexcept { return transition == Transition::went_online; }
+    [[nodiscard]] bool went_offline() const noexcept { return transition == Transition::went_offline; }
+};
+
+namespace detail {
+
+// Bookkeeping of one call: the state before, and the close that may have taken the client offline.
+struct Step {
+    bool was_online = false;
+    std::int64_t opened_ms = no_time;
+    Cause open_cause = Cause::connect;
+    std::int64_t offline_ms = no_time;
+    Cause offline_cause = Cause::none;
+    bool offline_graceful = false;
+
+    void note_close(std::int64_t at, Cause cause, bool graceful) noexcept {
+        if (offline_cause == Cause::none || at >= offline_ms) {
+            offline_ms = at;
+            offline_cause = cause;
+            offline_graceful = graceful;
+        }
+    }
+};
+
+inline void close_channel(Channel& ch, std::int64_t at, Cause cause, Step& step) noexcept {
+    if (ch.open()) step.note_close(at, cause, ch.disconnect_ms != no_time);
+    ch.close_ms = at;
+    ch.close_cause = cause;
+}
+
+inline Channel* find_synthetic(ClientRecord& record) noexcept {
+    for (Channel& ch : record.channels)
+        if (ch.synthetic) return &ch;
+    return nullptr;
+}
+
+// Rule 6: a connect at `t` older than the newest connect by more than the tolerance.
+inline bool is_superseded(const ClientRecord& record, std::int64_t t, const Options& options) noexcept {
+    return options.takeover && record.latest_connect_ms != no_time &&
+           t + options.takeover_tolerance_ms < record.latest_connect_ms;
+}
+
+// Rule 6: a real connect at `t` closes every other open channel connected more than the
+// tolerance before it. Synthetic channels are not real connections and are left to rule 8.
+inline void take_over(ClientRecord& record, const Channel* by, std::int64_t t, const Options& options, Step& step) noexcept {
+    if (!options.takeover) return;
+    for (Channel& ch : record.channels)
+        if (&ch != by && !ch.synthetic && ch.open() && ch.connect_ms + options.takeover_tolerance_ms < t)
+            close_channel(ch, t, Cause::takeover, step);
+}
+
+// Rule 8: the synthetic channel of a reconcile(online, T) is taken over by the client's first
+// real connect or close at or after T. A close then takes the client offline with it.
+inline void end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, Cause cause, bool graceful, Step& step) noexcept {
+    Channel* synthetic = find_synthetic(record);
+    if (synthetic == nullptr || t < synthetic->connect_ms) return;
+    if (by_close) step.note_close(t, cause, graceful);
+    record.channels.erase(synthetic);
+}
+
+inline void drop_tombstone(ClientRecord& record, Channel* ch) noexcept {
+    // Whatever the tombstone protected against is now covered by the watermark (rules 5, 10).
+    record.closed_through_ms = std::max(record.closed_through_ms, ch->latest_ms());
+    record.channels.erase(ch);
+}
+
+// a - b without overflow, for "now minus a window" with a caller-supplied now.
+constexpr std::int64_t minus(std::int64_t a, std::int64_t b) noexcept {
+    return a < std::numeric_limits<std::int64_t>::min() + b ? std::numeric_limits<std::int64_t>::min() : a - b;
+}
+
+inline bool is_tombstone(const Channel& ch) noexcept { return !ch.open() && !ch.synthetic; }
+
+// Drops tombstones whose newest time is before `horizon`; returns how many.
+inline std::size_t drop_tombstones_before(ClientRecord& record, std::int64_t horizon) noexcept {
+    std::size_t dropped = 0;
+    for (std::size_t i = record.channels.size(); i-- > 0;) {
+        Channel& ch = record.channels[i];
+        if (is_tombstone(ch) && ch.latest_ms() < horizon) {
+            drop_tombstone(record, &ch);
+            ++dropped;
+        }
+    }
+    return dropped;
+}
+
+// Rule 10: makes room for one more channel (open or not) stamped `t`. Returns false, having
+// changed nothing, when a new open channel must be refused. Never allocates.
+inline bool make_room(ClientRecord& record, bool open, std::int64_t t, const Options& options, Step& step) noexcept {
+    Channel* oldest_open = nullptr;
+    std::size_t open_count = 0;
+    for (Channel& ch : record.channels) {
+        if (!ch.open()) continue;
+        ++open_count;
+        if (oldest_open == nullptr || ch.connect_ms < oldest_open->connect_ms) oldest_open = &ch;
+    }
+    if (open && open_count >= options.max_open_channels) {
+        if (oldest_open->connect_ms >= t) return false;
+        close_channel(*oldest_open, t, Cause::takeover, step);
+    }
+    // Rule 5 retention, in event time: tombstones far behind the client's newest event go.
+    const std::int64_t newest = std::max(record.last_event_ms, t);
+    drop_tombstones_before(record, newest - options.tombstone_retention_ms);
+    const std::size_t limit = options.max_tombstones - (open ? 0U : 1U);
+    for (;;) {
+        Channel* oldest = nullptr;
+        std::size_t tombstones = 0;
+        for (Channel& ch : record.channels) {
+            if (!is_tombstone(ch)) continue;
+            ++tombstones;
+            if (oldest == nullptr || ch.latest_ms() < oldest->latest_ms()) oldest = &ch;
+        }
+        if (tombstones <= limit) return true;
+        drop_tombstone(record, oldest);
+    }
+}
+
+inline Channel make_channel(const Event& event) {
+    Channel ch;
+    ch.key.assign(event.channel_id);
+    ch.address.assign(event.client_ip);
+    return ch;
+}
+
+inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, const Options& options, Step& step) {
+    const std::int64_t t = event.time_ms;
+    Status status = Status::applied;
+    if (ch != nullptr) {
+        if (ch->connected()) return Status::duplicate; // rule 5: one connect per channel
+        // The close (or disconnect) came first. Rule 3: if closed, it arrives closed.
+        if (!event.client_ip.empty()) ch->address.assign(event.client_ip);
+        ch->connect_ms = t;
+        if (!ch->closed()) {
+            if (t <= record.closed_through_ms) {
+                close_channel(*ch, record.closed_through_ms, Cause::reconcile, step);
+                status = Status::behind_watermark;
+            } else if (is_superseded(record, t, options)) {
+                close_channel(*ch, record.latest_connect_ms, Cause::takeover, step);
+                status = Status::superseded;
+            }
+        }
+    } else {
+        // Unknown channel: if it could only arrive closed, there is nothing to remember.
+        if (t <= record.closed_through_ms) return Status::behind_watermark;
+        if (is_superseded(record, t, options)) return Status::superseded;
+        Channel fresh = make_channel(event);
+        fresh.connect_ms = t;
+        record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
+        if (!make_room(record, true, t, options, step)) return Status::refused;
+        record.channels.push_back(std::move(fresh));
+        ch = &record.channels.back();
+    }
+    if (ch->open()) {
+        step.opened_ms = t;
+        end_synthetic(record, t, false, Cause::connect, false, step);
+        ch = record.find(event.channel_id); // end_synthetic may have moved it
+    }
+    take_over(record, ch, t, options, step);
+    record.latest_connect_ms = std::max(record.latest_connect_ms, t);
+    return status;
+}
+
+// tcpclean, and disconnect (which closes only with Options::close_on_disconnect).
+inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, const Options& options, Step& step) {
+    const std::int64_t t = event.time_ms;
+    const bool is_tcpclean = event.type == EventType::tcpclean;
+    const bool closes = is_tcpclean || options.close_on_disconnect;
+    const Cause cause = is_tcpclean ? Cause::tcpclean : Cause::disconnect;
+    if (ch != nullptr) {
+        if (is_tcpclean ? ch->close_cause == Cause::tcpclean : ch->disconnect_ms != no_time)
+            return Status::duplicate; // rule 5
+        if (!is_tcpclean) ch->disconnect_ms = t;
+        if (closes) {
+            if (!ch->closed()) {
+                close_channel(*ch, t, cause, step); // rule 3 (and rule 4's option)
+            } else if (is_tcpclean) {
+                // Closed earlier by an estimate (takeover, reconcile, disconnect): the real close
+                // replaces it, so that a copy of this tcpclean is a duplicate.
+                ch->close_ms = t;
+                ch->close_cause = Cause::tcpclean;
+            }
+        }
+        if (!is_tcpclean && ch->closed() && ch->close_ms == record.last_offline_ms && !record.online())
+            record.last_offline_graceful = true;
+    } else {
+        if (t <= record.closed_through_ms) return Status::stale; // its connect arrives closed anyway
+        const std::int64_t newest = std::max(record.last_event_ms, t);
+        if (t < newest - options.tombstone_retention_ms) {
+            // Older than the retention window: remember it by the watermark alone.
+            record.closed_through_ms = t;
+        } else {
+            // Rule 3: remembered, so that its connect arrives closed.
+            Channel fresh = make_channel(event);
+            if (is_tcpclean) {
+                fresh.close_ms = t;
+                fresh.close_cause = Cause::tcpclean;
+            } else {
+                fresh.disconnect_ms = t;
+                if (closes) {
+                    fresh.close_ms = t;
+                    fresh.close_cause = Cause::disconnect;
+                }
+            }
+            record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
+            (void)make_room(record, false, t, options, step);
+            record.channels.push_back(std::move(fresh));
+        }
+    }
+    if (closes) end_synthetic(record, t, true, cause, !is_tcpclean, step);
+    return Status::applied;
+}
+
+// Turns the before/after states into the outcome's transition (rule 12).
+inline Outcome finish(ClientRecord& record, Status status, const Step& step) noexcept {
+    Outcome out;
+    out.status = status;
+    const bool now_online = record.online();
+    if (!step.was_online && now_online) {
+        out.transition = Transition::went_online;
+        out.transition_ms = step.opened_ms;
+        out.cause = step.open_cause;
+    } else if (step.was_online && !now_online) {
+        out.transition = Transition::went_offline;
+        out.transition_ms = step.offline_ms;
+        out.cause = step.offline_cause;
+        record.last_offline_ms = step.offline_ms;
+        record.last_offline_graceful = step.offline_graceful;
+    }
+    return out;
+}
+
+inline Outcome invalid(std::string_view why) noexcept {
+    Outcome out;
+    out.status = Status::invalid;
+    out.error = why;
+    return out;
+}
+
+inline Outcome unchanged(Status status) noexcept {
+    Outcome out;
+    out.status = status;
+    return out;
+}
+
+// apply() for an event that already passed validate().
+inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options) {
+    Step step;
+    step.was_online = record.online();
+    Channel* ch = record.find(event.channel_id);
+    const Status status = event.type == EventType::connect ? on_connect(record, ch, event, options, step)
+                                                           : on_close(record, ch, event, options, step);
+    if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
+        (status == Status::superseded && ch == nullptr) || (status == Status::behind_watermark && ch == nullptr))
+        return unchanged(status);
+    record.last_event_ms = std::max(record.last_event_ms, event.time_ms);
+    return finish(record, status, step);
+}
+
+} // namespace detail
+
+/// Applies one lifecycle event to one client's record: DESIGN §2 rules 1–7, 9, 10 and 12.
+/// Invalid events (see validate(Event)) change nothing. Strong exception guarantee (only
+/// std::bad_alloc can be thrown). O(channels of the client); allocates only for a new channel
+/// that does not fit inline. Not thread-safe on one record: the storage serialises access.
+inline Outcome apply(ClientRecord& record, const Event& event, const Options& options) {
+    if (const auto why = validate(event); !why.empty()) return detail::invalid(why);
+    return detail::apply_valid(record, event, options);
+}
+
+/// Rule 8: applies an answer of the broker's synchronous "is it online?" query, valid as of
+/// `as_of_ms`. Offline closes every channel connected at or before `as_of_ms` and raises the
+/// watermark so that a late connect at or before it arrives closed. Online, when no channel is
+/// open, adds a synthetic channel that the client's first real connect or close at or after
+/// `as_of_ms` takes over; it is stale (ignored) when a newer close or connect is already known.
+inline Outcome reconcile(ClientRecord& record, bool online, std::int64_t as_of_ms, const Options& options) {
+    if (as_of_ms < 0) return detail::invalid("as_of_ms is negative");
+    if (as_of_ms > max_time_ms) return detail::invalid("as_of_ms is after the year 9999");
+    detail::Step step;
+    step.was_online = record.online();
+    step.open_cause = Cause::reconcile;
+    if (!online) {
+        bool changed = false;
+        for (std::size_t i = record.channels.size(); i-- > 0;) {
+            Channel& ch = record.channels[i];
+            if (!ch.open() || ch.connect_ms > as_of_ms) continue;
+            detail::close_channel(ch, as_of_ms, Cause::reconcile, step);
+            if (ch.synthetic) record.channels.erase(&ch); // it stood for nothing but the query
+            changed = true;
+        }
+        if (as_of_ms > record.closed_through_ms) {
+            record.closed_through_ms = as_of_ms;
+            changed = true;
+        }
+        if (!changed) return detail::unchanged(Status::duplicate);
+        return detail::finish(record, Status::applied, step);
+    }
+    if (step.was_online) return detail::unchanged(Status::duplicate);
+    if (as_of_ms <= record.closed_through_ms || as_of_ms < record.latest_connect_ms)
+        return detail::unchanged(Status::stale);
+    for (const Channel& ch : record.channels)
+        if (ch.closed() && ch.close_ms >= as_of_ms) return detail::unchanged(Status::stale);
+    Channel synthetic;
+    synthetic.connect_ms = as_of_ms;
+    synthetic.synthetic = true;
+    record.channels.reserve(record.channels.size() + 1);
+    (void)detail::make_room(record, true, as_of_ms, options, step); // nothing is open: cannot refuse
+    record.channels.push_back(std::move(synthetic));
+    step.opened_ms = as_of_ms;
+    return detail::finish(record, Status::applied, step);
+}
+
+/// What prune() did to one record.
+struct PruneResult {
+    std::size_t tombstones_dropped = 0;
+    bool forgotten = false; ///< the record was cleared (the storage then erases it)
+};
+
+/// Whether prune(record, now_ms, options) would change anything. O(channels).
+[[nodiscard]] inline bool needs_prune(const ClientRecord& record, std::int64_t now_ms, const Options& options) noexcept {
+    if (record.online()) {
+        for (const Channel& ch : record.channels)
+            if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms)) return true;
+        return false;
+    }
+    const std::int64_t last = std::max(record.last_event_ms, record.closed_through_ms);
+    if (last < detail::minus(now_ms, options.forget_offline_after_ms)) return true;
+    for (const Channel& ch : record.channels)
+        if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms)) return true;
+    return false;
+}
+
+/// Maintenance (rule 11: "now" is an argument): drops tombstones older than the retention
+/// window (the watermark keeps covering them), and forgets a client that is offline and has
+/// been silent for longer than Options::forget_offline_after_ms. Never changes online state.
+inline PruneResult prune(ClientRecord& record, std::int64_t now_ms, const Options& options) noexcept {
+    PruneResult result;
+    const bool online = record.online();
+    const std::int64_t last = std::max(record.last_event_ms, record.closed_through_ms);
+    if (!online && last < detail::minus(now_ms, options.forget_offline_after_ms)) {
+        result.tombstones_dropped = record.channels.size();
+        result.forgotten = true;
+        record = ClientRecord{};
+        return result;
+    }
+    result.tombstones_dropped = detail::drop_tombstones_before(record, detail::minus(now_ms, options.tombstone_retention_ms));
+    return result;
+}
+
+/// A client's presence in detail, as status() reports it.
+struct ClientStatus {
+    bool online = false;
+    std::size_t open_channels = 0;
+    /// Online only through a reconcile(online) answer, no real connection known yet.
+    bool by_reconcile = false;
+    /// The current connection: the open channel with the newest connect ("" if none is known).
+    std::string current_channel;
+    std::string client_address;
+    std::optional<std::int64_t> connected_since_ms; ///< connect time of the current channel
+    std::optional<std::int64_t> online_since_ms;    ///< earliest connect among open channels
+    std::optional<std::int64_t> last_event_ms;
+    std::optional<std::int64_t> last_offline_ms;
+    bool last_offline_graceful = false; ///< the close that took it offline followed a disconnect
+    std::size_t channels_kept = 0;      ///< channels remembered, tombstones included
+};
+
+[[nodiscard]] inline ClientStatus describe(const ClientRecord& record) {
+    auto opt = [](std::int64_t t) { return t == no_time ? std::optional<std::int64_t>{} : std::optional<std::int64_t>{t}; };
+    ClientStatus status;
+    status.channels_kept = record.channels.size();
+    for (const Channel& ch : record.channels) {
+        if (!ch.open()) continue;
+        ++status.open_channels;
+        if (!status.online_since_ms || ch.connect_ms < *status.online_since_ms) status.online_since_ms = ch.connect_ms;
+    }
+    status.online = status.open_channels > 0;
+    status.by_reconcile = status.online && record.current() == nullptr;
+    if (const Channel* current = record.current()) {
+        current->key.append_to(status.current_channel);
+        current->address.append_to(status.client_address);
+        status.connected_since_ms = current->connect_ms;
+    }
+    status.last_event_ms = opt(record.last_event_ms);
+    status.last_offline_ms = opt(record.last_offline_ms);
+    status.last_offline_graceful = record.last_offline_graceful;
+    return status;
+}
+
+} // namespace mqtt_presence

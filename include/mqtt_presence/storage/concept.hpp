@@ -1,0 +1,81 @@
+#pragma once
+// The storage policy concept: what ClientStatusStore<Storage> needs from a storage.
+//
+// A storage maps client id → ClientRecord and offers one atomic read-modify-write per client.
+// Access goes through callbacks only; no reference into the storage escapes, so a locking or a
+// remote storage needs no other API.
+//
+// | expression (s: Storage, cs: const Storage, id: std::string_view) | requirement                                                                                   |
+// |------------------------------------------------------------------|-----------------------------------------------------------------------------------------------|
+// | s.update(id, fn)                                                 | calls fn(ClientRecord&) once, atomically for that client; creates an empty record if absent;   |
+// |                                                                  | erases the record if fn leaves it empty(); if fn throws, the stored record is as before        |
+// | cs.visit(id, fn)                                                 | calls fn(const ClientRecord*) once: the record, or nullptr when absent                         |
+// | cs.for_each(fn)                                                  | calls fn(std::string_view client_id, const ClientRecord&) for every record                     |
+// | cs.size()                                                        | number of records, convertible to std::size_t                                                   |
+// | Storage{}                                                        | default-constructible (so that ClientStatusStore<Storage> is), or pass one to the constructor  |
+//
+// ClientStatusStore checks each row with a static_assert that names the missing member.
+
+#include <cstddef>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "../rules.hpp"
+
+namespace mqtt_presence::storage_concept {
+
+// Callback types used to probe a storage in unevaluated context.
+struct UpdateProbe {
+    void operator()(ClientRecord&) const;
+};
+struct VisitProbe {
+    void operator()(const ClientRecord*) const;
+};
+struct ForEachProbe {
+    void operator()(std::string_view, const ClientRecord&) const;
+};
+
+template <class S, class = void>
+struct has_update : std::false_type {};
+template <class S>
+struct has_update<S, std::void_t<decltype(std::declval<S&>().update(std::string_view{}, UpdateProbe{}))>>
+    : std::true_type {};
+
+template <class S, class = void>
+struct has_visit : std::false_type {};
+template <class S>
+struct has_visit<S, std::void_t<decltype(std::declval<const S&>().visit(std::string_view{}, VisitProbe{}))>>
+    : std::true_type {};
+
+template <class S, class = void>
+struct has_for_each : std::false_type {};
+template <class S>
+struct has_for_each<S, std::void_t<decltype(std::declval<const S&>().for_each(ForEachProbe{}))>> : std::true_type {};
+
+template <class S, class = void>
+struct has_size : std::false_type {};
+template <class S>
+struct has_size<S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().size()), std::size_t>>>
+    : std::true_type {};
+
+/// Fails to compile, with a message naming the missing member and the fix, unless S models
+/// the storage concept.
+template <class S>
+constexpr bool check() {
+    static_assert(has_update<S>::value,
+                  "mqtt_presence: Storage must provide update(client_id, fn) calling fn(ClientRecord&); "
+                  "see mqtt_presence/storage/concept.hpp");
+    static_assert(has_visit<S>::value,
+                  "mqtt_presence: Storage must provide visit(client_id, fn) const calling fn(const ClientRecord*); "
+                  "see mqtt_presence/storage/concept.hpp");
+    static_assert(has_for_each<S>::value,
+                  "mqtt_presence: Storage must provide for_each(fn) const calling fn(std::string_view, const "
+                  "ClientRecord&); see mqtt_presence/storage/concept.hpp");
+    static_assert(has_size<S>::value,
+                  "mqtt_presence: Storage must provide size() const returning the number of clients; "
+                  "see mqtt_presence/storage/concept.hpp");
+    return true;
+}
+
+} // namespace mqtt_presence::storage_concept
