@@ -1,1 +1,80 @@
+// One case per bug: the vendor demo's failure modes (DESIGN §1 a–f), then bugs found here.
 #include <catch2/catch.hpp>
+
+#include <string>
+
+#include <mqtt_presence/json.hpp>
+
+#include "support/events.hpp"
+
+using namespace mqtt_presence;
+using namespace test_support;
+
+namespace {
+const std::string ch_old = "2b9b1281046046faafe5e0b458e4a1b2";
+const std::string ch_new = "7f3c2d1e0a9b8c7d6e5f4a3b2c1d0e9f";
+} // namespace
+
+TEST_CASE("demo (a): a connect redelivered after both halves were seen does not resurrect", "[regression][demo]") {
+    ClientStatusStore<> store;
+    (void)store.ingest(connect(ch_old, t0));
+    (void)store.ingest(tcpclean(ch_old, t0 + minute));
+    const Outcome redelivered = store.ingest(connect(ch_old, t0));
+    CHECK(redelivered.status == Status::duplicate);
+    CHECK_FALSE(store.is_online("GID_a@@@dev1"));
+    CHECK(store.online_count() == 0);
+}
+
+TEST_CASE("demo (b): tcpclean-only entries do not leak", "[regression][demo]") {
+    ClientStatusStore<> store;
+    for (int i = 0; i < 1000; ++i) (void)store.ingest(tcpclean("lost-connect-" + std::to_string(i), t0 + i * minute));
+    CHECK(store.status("GID_a@@@dev1")->channels_kept <= store.options().max_tombstones);
+    (void)store.prune(t0 + 1000 * minute + 25 * hour);
+    CHECK(store.status("GID_a@@@dev1")->channels_kept == 0);
+    (void)store.prune(t0 + 1000 * minute + 8 * 24 * hour);
+    CHECK(store.size() == 0);
+}
+
+TEST_CASE("demo (c): a channel whose close was lost is healed by the next connect", "[regression][demo]") {
+    ClientStatusStore<> store;
+    (void)store.ingest(connect(ch_old, t0)); // its tcpclean never arrives
+    (void)store.ingest(connect(ch_new, t0 + 10 * minute));
+    CHECK(store.ingest(tcpclean(ch_new, t0 + 20 * minute)).went_offline());
+    CHECK_FALSE(store.is_online("GID_a@@@dev1"));
+}
+
+TEST_CASE("demo (e): an unknown event type is rejected, never taken as offline", "[regression][demo]") {
+    ClientStatusStore<> store;
+    (void)store.ingest(connect(ch_old, t0));
+    const ParseResult r = try_parse_alibaba_event(
+        R"({"clientId":"GID_a@@@dev1","channelId":"2b9b1281046046faafe5e0b458e4a1b2","eventType":"heartbeat","time":1764000060000})");
+    CHECK_FALSE(r);
+    Event odd = tcpclean(ch_old, t0 + minute);
+    odd.type = static_cast<EventType>(3);
+    CHECK(store.ingest(odd).status == Status::invalid);
+    CHECK(store.is_online("GID_a@@@dev1"));
+}
+
+TEST_CASE("demo (f): time orders the events of a flap delivered out of order", "[regression][demo]") {
+    ClientStatusStore<> store;
+    // The new connection's connect is delivered before the old connection's tcpclean.
+    (void)store.ingest(connect(ch_old, t0));
+    (void)store.ingest(connect(ch_new, t0 + 5 * minute));
+    const Outcome late_close = store.ingest(tcpclean(ch_old, t0 + 5 * minute + 1));
+    CHECK(late_close.transition == Transition::none);
+    CHECK(store.is_online("GID_a@@@dev1"));
+    CHECK(store.status("GID_a@@@dev1")->current_channel == ch_new);
+}
+
+TEST_CASE("bug: a newer connect arriving closed reported the offline edge at the takeover time", "[regression]") {
+    // connect(old) → tcpclean(new, 5 min) → connect(new, 2 min): the client went offline when
+    // the new connection closed (5 min), not when it superseded the old one (2 min).
+    ClientRecord r;
+    (void)apply(r, connect(ch_old, t0), {});
+    (void)apply(r, tcpclean(ch_new, t0 + 5 * minute), {});
+    const Outcome out = apply(r, connect(ch_new, t0 + 2 * minute), {});
+    CHECK(out.went_offline());
+    CHECK(out.transition_ms == t0 + 5 * minute);
+    CHECK(out.cause == Cause::tcpclean);
+    CHECK(r.last_offline_ms == t0 + 5 * minute);
+}

@@ -1,1 +1,532 @@
+// One section per rule of DESIGN §2, on the pure function apply(record, event, options).
 #include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include <mqtt_presence/rules.hpp>
+
+#include "support/events.hpp"
+
+using namespace mqtt_presence;
+using namespace test_support;
+
+namespace {
+
+const std::string ch_a = "2b9b1281046046faafe5e0b458e4a1b2";
+const std::string ch_b = "7f3c2d1e0a9b8c7d6e5f4a3b2c1d0e9f";
+const std::string ch_c = "00112233445566778899aabbccddeeff";
+
+// Applies events in order and returns the outcomes.
+std::vector<Outcome> run(ClientRecord& record, const std::vector<Event>& events, const Options& options = {}) {
+    std::vector<Outcome> outcomes;
+    for (const Event& e : events) outcomes.push_back(apply(record, e, options));
+    return outcomes;
+}
+
+int flips(const std::vector<Outcome>& outcomes, Transition which) {
+    int n = 0;
+    for (const Outcome& o : outcomes) n += o.transition == which ? 1 : 0;
+    return n;
+}
+
+// Everything observable about a record, to compare before and after.
+std::string snapshot(const ClientRecord& r) {
+    std::string s = std::to_string(r.latest_connect_ms) + "/" + std::to_string(r.closed_through_ms) + "/" +
+                    std::to_string(r.last_event_ms) + "/" + std::to_string(r.last_offline_ms) + "/" +
+                    std::to_string(r.last_offline_graceful) + "|";
+    for (const Channel& ch : r.channels) {
+        s += ch.key.str() + "," + ch.address.str() + "," + std::to_string(ch.connect_ms) + "," + std::to_string(ch.close_ms) +
+             "," + std::to_string(ch.disconnect_ms) + "," + std::string(to_string(ch.close_cause)) + "," +
+             std::to_string(ch.synthetic) + ";";
+    }
+    return s;
+}
+
+} // namespace
+
+TEST_CASE("rule 1: an event only changes the channel with its own (client, channel)", "[rules][rule1]") {
+    ClientRecord a, b;
+    REQUIRE(apply(a, connect(ch_a, t0, "GID_a@@@one"), {}).went_online());
+    REQUIRE(apply(b, connect(ch_a, t0, "GID_a@@@two"), {}).went_online());
+    // The store routes by client id; the same channel id under the other client is another channel.
+    REQUIRE(apply(a, tcpclean(ch_a, t0 + second, "GID_a@@@one"), {}).went_offline());
+    CHECK_FALSE(a.online());
+    CHECK(b.online());
+
+    SECTION("a close of an unknown channel never closes a known one") {
+        const Outcome out = apply(b, tcpclean(ch_b, t0 + 2 * second, "GID_a@@@two"), {});
+        CHECK(out.status == Status::applied);
+        CHECK(out.transition == Transition::none);
+        CHECK(b.online());
+    }
+}
+
+TEST_CASE("rule 2: online iff at least one channel is open", "[rules][rule2]") {
+    ClientRecord r;
+    CHECK_FALSE(r.online());
+    const auto out = run(r, {connect(ch_a, t0), connect(ch_b, t0 + second)});
+    CHECK(r.online());
+    CHECK(r.open_channels() == 2);
+    CHECK(flips(out, Transition::went_online) == 1);
+    CHECK(apply(r, tcpclean(ch_a, t0 + 2 * second), {}).transition == Transition::none);
+    CHECK(r.online());
+    const Outcome last = apply(r, tcpclean(ch_b, t0 + 3 * second), {});
+    CHECK(last.went_offline());
+    CHECK(last.transition_ms == t0 + 3 * second);
+    CHECK_FALSE(r.online());
+}
+
+TEST_CASE("rule 3: tcpclean closes, in whatever order the halves arrive", "[rules][rule3]") {
+    ClientRecord r;
+    SECTION("connect then tcpclean") {
+        REQUIRE(apply(r, connect(ch_a, t0), {}).went_online());
+        const Outcome out = apply(r, tcpclean(ch_a, t0 + minute), {});
+        CHECK(out.went_offline());
+        CHECK(out.cause == Cause::tcpclean);
+    }
+    SECTION("tcpclean first: remembered, and the connect arrives closed with no online edge") {
+        const Outcome close = apply(r, tcpclean(ch_a, t0 + minute), {});
+        CHECK(close.status == Status::applied);
+        CHECK(close.transition == Transition::none);
+        const Outcome open = apply(r, connect(ch_a, t0), {});
+        CHECK(open.status == Status::applied);
+        CHECK(open.transition == Transition::none);
+        CHECK_FALSE(r.online());
+        REQUIRE(r.find(ch_a) != nullptr);
+        CHECK(r.find(ch_a)->connect_ms == t0);
+        CHECK(r.find(ch_a)->closed());
+    }
+    SECTION("a tcpclean stamped before its connect (skewed broker clocks) still closes it") {
+        REQUIRE(apply(r, connect(ch_a, t0), {}).went_online());
+        CHECK(apply(r, tcpclean(ch_a, t0 - 3 * second), {}).went_offline());
+    }
+}
+
+TEST_CASE("rule 4: disconnect marks the channel graceful but does not close it by default", "[rules][rule4]") {
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0), {}).went_online());
+    SECTION("default") {
+        const Outcome out = apply(r, disconnect(ch_a, t0 + minute), {});
+        CHECK(out.status == Status::applied);
+        CHECK(out.transition == Transition::none);
+        CHECK(r.online());
+        CHECK(r.find(ch_a)->disconnect_ms == t0 + minute);
+        const Outcome close = apply(r, tcpclean(ch_a, t0 + minute + 5), {});
+        CHECK(close.went_offline());
+        CHECK(r.last_offline_graceful);
+        CHECK(r.last_offline_ms == t0 + minute + 5);
+    }
+    SECTION("abrupt close is not graceful") {
+        REQUIRE(apply(r, tcpclean(ch_a, t0 + minute), {}).went_offline());
+        CHECK_FALSE(r.last_offline_graceful);
+        SECTION("a disconnect delivered after its tcpclean still marks the offline as graceful") {
+            CHECK(apply(r, disconnect(ch_a, t0 + minute - 5), {}).status == Status::applied);
+            CHECK(r.last_offline_graceful);
+            CHECK_FALSE(r.online());
+        }
+    }
+    SECTION("option: close on disconnect") {
+        Options options;
+        options.close_on_disconnect = true;
+        const Outcome out = apply(r, disconnect(ch_a, t0 + minute), options);
+        CHECK(out.went_offline());
+        CHECK(out.cause == Cause::disconnect);
+        CHECK(r.last_offline_graceful);
+        // the tcpclean that follows is new information but no second edge
+        const Outcome close = apply(r, tcpclean(ch_a, t0 + minute + 5), options);
+        CHECK(close.status == Status::applied);
+        CHECK(close.transition == Transition::none);
+        CHECK(apply(r, tcpclean(ch_a, t0 + minute + 5), options).status == Status::duplicate);
+    }
+    SECTION("option: a disconnect delivered before its connect makes the connect arrive closed") {
+        Options options;
+        options.close_on_disconnect = true;
+        ClientRecord fresh;
+        CHECK(apply(fresh, disconnect(ch_b, t0 + minute), options).transition == Transition::none);
+        CHECK(apply(fresh, connect(ch_b, t0), options).transition == Transition::none);
+        CHECK_FALSE(fresh.online());
+    }
+}
+
+TEST_CASE("rule 5: a second copy of an event changes nothing", "[rules][rule5]") {
+    ClientRecord r;
+    const std::vector<Event> once = {connect(ch_a, t0), disconnect(ch_a, t0 + minute), tcpclean(ch_a, t0 + minute + 1)};
+    run(r, once);
+    const std::string before = snapshot(r);
+    for (const Event& e : once) {
+        const Outcome out = apply(r, e, {});
+        CHECK(out.status == Status::duplicate);
+        CHECK(out.transition == Transition::none);
+    }
+    CHECK(snapshot(r) == before);
+
+    SECTION("a connect redelivered after the channel closed does not resurrect the client") {
+        CHECK(apply(r, connect(ch_a, t0), {}).status == Status::duplicate);
+        CHECK_FALSE(r.online());
+    }
+    SECTION("a copy with another time is still the same channel's one connect") {
+        CHECK(apply(r, connect(ch_a, t0 + 7), {}).status == Status::duplicate);
+        CHECK_FALSE(r.online());
+    }
+    SECTION("long after, once the tombstone is pruned, the watermark still stops the resurrection") {
+        const PruneResult pruned = prune(r, t0 + 25 * hour, {});
+        CHECK(pruned.tombstones_dropped == 1);
+        CHECK(r.channels.empty());
+        const Outcome late = apply(r, connect(ch_a, t0), {});
+        CHECK(late.status == Status::behind_watermark);
+        CHECK(late.transition == Transition::none);
+        CHECK_FALSE(r.online());
+        const Outcome late_close = apply(r, tcpclean(ch_a, t0 + minute + 1), {});
+        CHECK(late_close.status == Status::stale);
+    }
+    SECTION("retention also works in event time, without maintenance") {
+        // A day later the client flaps again: the old tombstone is folded into the watermark.
+        run(r, {connect(ch_b, t0 + 25 * hour), tcpclean(ch_b, t0 + 25 * hour + minute)});
+        CHECK(r.find(ch_a) == nullptr);
+        CHECK(apply(r, connect(ch_a, t0), {}).status == Status::behind_watermark);
+        CHECK_FALSE(r.online());
+    }
+}
+
+TEST_CASE("rule 6: a newer connect supersedes an older channel whose close was lost", "[rules][rule6]") {
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0), {}).went_online());
+
+    SECTION("more than the tolerance later: the old channel is closed, the new one open, no edge") {
+        const Outcome out = apply(r, connect(ch_b, t0 + 2 * minute), {});
+        CHECK(out.status == Status::applied);
+        CHECK(out.transition == Transition::none);
+        CHECK(r.find(ch_a)->close_cause == Cause::takeover);
+        CHECK(r.open_channels() == 1);
+        // the lost close of ch_a is healed: the client goes offline with ch_b's close
+        CHECK(apply(r, tcpclean(ch_b, t0 + 3 * minute), {}).went_offline());
+        SECTION("and the old channel's real tcpclean, arriving late, is new information, not an edge") {
+            const Outcome late = apply(r, tcpclean(ch_a, t0 + 2 * minute + 2), {});
+            CHECK(late.status == Status::applied);
+            CHECK(late.transition == Transition::none);
+            CHECK(apply(r, tcpclean(ch_a, t0 + 2 * minute + 2), {}).status == Status::duplicate);
+        }
+    }
+    SECTION("within the tolerance both stay open (quick flap, clock skew)") {
+        REQUIRE(apply(r, connect(ch_b, t0 + 30 * second), {}).transition == Transition::none);
+        CHECK(r.open_channels() == 2);
+        CHECK(apply(r, tcpclean(ch_b, t0 + 40 * second), {}).transition == Transition::none);
+        CHECK(r.online());
+    }
+    SECTION("a late connect already superseded on arrival never opens") {
+        ClientRecord s;
+        REQUIRE(apply(s, connect(ch_b, t0 + 2 * minute), {}).went_online());
+        REQUIRE(apply(s, tcpclean(ch_b, t0 + 3 * minute), {}).went_offline());
+        const Outcome late = apply(s, connect(ch_c, t0), {});
+        CHECK(late.status == Status::superseded);
+        CHECK(late.transition == Transition::none);
+        CHECK_FALSE(s.online());
+    }
+    SECTION("a newer connect that arrives closed still supersedes, and takes the client offline") {
+        REQUIRE(apply(r, tcpclean(ch_b, t0 + 5 * minute), {}).transition == Transition::none);
+        const Outcome out = apply(r, connect(ch_b, t0 + 2 * minute), {});
+        CHECK(out.went_offline());
+        CHECK(out.transition_ms == t0 + 5 * minute); // when the newest connection really closed
+        CHECK(out.cause == Cause::tcpclean);
+        CHECK_FALSE(r.online());
+    }
+    SECTION("disabled: nothing is closed without its own close") {
+        Options options;
+        options.takeover = false;
+        REQUIRE(apply(r, connect(ch_b, t0 + 2 * minute), options).transition == Transition::none);
+        CHECK(r.open_channels() == 2);
+        CHECK(apply(r, tcpclean(ch_b, t0 + 3 * minute), options).transition == Transition::none);
+        CHECK(r.online());
+    }
+    SECTION("configurable tolerance") {
+        Options options;
+        options.takeover_tolerance_ms = 5 * minute;
+        REQUIRE(apply(r, connect(ch_b, t0 + 2 * minute), options).transition == Transition::none);
+        CHECK(r.open_channels() == 2);
+        REQUIRE(apply(r, connect(ch_c, t0 + 6 * minute), options).transition == Transition::none);
+        CHECK(r.open_channels() == 2); // ch_a (6 min older) closed, ch_b (4 min older) kept
+        CHECK(r.find(ch_a)->closed());
+        CHECK(r.find(ch_b)->open());
+    }
+}
+
+TEST_CASE("rule 7: times order, identity decides", "[rules][rule7]") {
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0 + hour), {}).went_online());
+    SECTION("a close of another channel, however new, never closes this one") {
+        CHECK(apply(r, tcpclean(ch_b, t0 + 2 * hour), {}).transition == Transition::none);
+        CHECK(r.online());
+        CHECK(r.find(ch_a)->open());
+    }
+    SECTION("an older event still applies to its own channel") {
+        CHECK(apply(r, tcpclean(ch_a, t0), {}).went_offline());
+    }
+    SECTION("times drive last-event bookkeeping") {
+        (void)apply(r, tcpclean(ch_b, t0 + 2 * hour), {});
+        (void)apply(r, disconnect(ch_c, t0 + 30 * minute), {});
+        CHECK(r.last_event_ms == t0 + 2 * hour);
+        CHECK(r.latest_connect_ms == t0 + hour);
+    }
+}
+
+TEST_CASE("rule 8: reconcile with the broker's synchronous answer", "[rules][rule8]") {
+    ClientRecord r;
+    SECTION("offline as of T closes channels connected at or before T, keeps newer ones") {
+        run(r, {connect(ch_a, t0), connect(ch_b, t0 + 10 * second)});
+        REQUIRE(r.open_channels() == 2);
+        const Outcome out = reconcile(r, false, t0 + 5 * second, {});
+        CHECK(out.status == Status::applied);
+        CHECK(out.transition == Transition::none);
+        CHECK(r.find(ch_a)->close_cause == Cause::reconcile);
+        CHECK(r.find(ch_b)->open());
+        const Outcome all = reconcile(r, false, t0 + minute, {});
+        CHECK(all.went_offline());
+        CHECK(all.transition_ms == t0 + minute);
+        CHECK(all.cause == Cause::reconcile);
+    }
+    SECTION("offline as of T is a watermark: a late connect at or before T arrives closed") {
+        REQUIRE(reconcile(r, false, t0 + minute, {}).status == Status::applied);
+        const Outcome late = apply(r, connect(ch_a, t0 + minute), {});
+        CHECK(late.status == Status::behind_watermark);
+        CHECK_FALSE(r.online());
+        const Outcome newer = apply(r, connect(ch_b, t0 + minute + 1), {});
+        CHECK(newer.went_online());
+        CHECK(reconcile(r, false, t0 + 30 * second, {}).status == Status::duplicate);
+    }
+    SECTION("a close seen before the late connect: the connect still arrives closed") {
+        REQUIRE(apply(r, disconnect(ch_a, t0 + 2 * minute), {}).status == Status::applied);
+        REQUIRE(reconcile(r, false, t0 + minute, {}).status == Status::applied);
+        const Outcome late = apply(r, connect(ch_a, t0 + 30 * second), {});
+        CHECK(late.status == Status::behind_watermark);
+        CHECK_FALSE(r.online());
+    }
+    SECTION("online as of T with no open channel opens a synthetic channel") {
+        const Outcome out = reconcile(r, true, t0 + minute, {});
+        CHECK(out.went_online());
+        CHECK(out.cause == Cause::reconcile);
+        CHECK(r.online());
+        const ClientStatus st = describe(r);
+        CHECK(st.by_reconcile);
+        CHECK(st.current_channel.empty());
+        CHECK(reconcile(r, true, t0 + 2 * minute, {}).status == Status::duplicate);
+
+        SECTION("the next real connect at or after T takes it over without an edge") {
+            const Outcome real = apply(r, connect(ch_a, t0 + 2 * minute), {});
+            CHECK(real.transition == Transition::none);
+            CHECK(r.open_channels() == 1);
+            CHECK(describe(r).current_channel == ch_a);
+            CHECK_FALSE(describe(r).by_reconcile);
+            CHECK(apply(r, tcpclean(ch_a, t0 + 3 * minute), {}).went_offline());
+        }
+        SECTION("a real close at or after T of a connection we never saw open takes it offline") {
+            const Outcome close = apply(r, tcpclean(ch_a, t0 + 2 * minute), {});
+            CHECK(close.went_offline());
+            CHECK(close.transition_ms == t0 + 2 * minute);
+        }
+        SECTION("events older than T do not end it") {
+            CHECK(apply(r, tcpclean(ch_a, t0), {}).transition == Transition::none);
+            CHECK(apply(r, connect(ch_b, t0 + 10 * second), {}).transition == Transition::none);
+            CHECK(apply(r, tcpclean(ch_b, t0 + 20 * second), {}).transition == Transition::none);
+            CHECK(r.online());
+        }
+        SECTION("reconcile offline after it closes it") {
+            CHECK(reconcile(r, false, t0 + 2 * minute, {}).went_offline());
+            CHECK(r.channels.empty());
+        }
+    }
+    SECTION("online as of T is stale when a newer close is already known") {
+        run(r, {connect(ch_a, t0), tcpclean(ch_a, t0 + 2 * minute)});
+        const Outcome out = reconcile(r, true, t0 + minute, {});
+        CHECK(out.status == Status::stale);
+        CHECK_FALSE(r.online());
+        CHECK(reconcile(r, true, t0 + 3 * minute, {}).went_online());
+    }
+    SECTION("online as of T behind an offline watermark is stale") {
+        REQUIRE(reconcile(r, false, t0 + 2 * minute, {}).status == Status::applied);
+        CHECK(reconcile(r, true, t0 + minute, {}).status == Status::stale);
+        CHECK_FALSE(r.online());
+    }
+    SECTION("online when already online confirms, changes nothing") {
+        run(r, {connect(ch_a, t0)});
+        const std::string before = snapshot(r);
+        CHECK(reconcile(r, true, t0 + minute, {}).status == Status::duplicate);
+        CHECK(snapshot(r) == before);
+    }
+    SECTION("a bad time is refused") {
+        CHECK(reconcile(r, false, -1, {}).status == Status::invalid);
+        CHECK(reconcile(r, true, max_time_ms + 1, {}).error == "as_of_ms is after the year 9999");
+        CHECK(r.empty());
+    }
+}
+
+TEST_CASE("rule 9: bad input never corrupts state", "[rules][rule9]") {
+    ClientRecord r;
+    run(r, {connect(ch_a, t0), tcpclean(ch_b, t0 + second)});
+    const std::string before = snapshot(r);
+
+    struct Bad {
+        Event event;
+        std::string_view error;
+    };
+    Event unknown_type = tcpclean(ch_a, t0 + minute);
+    unknown_type.type = static_cast<EventType>(7);
+    Event huge_ip = connect(ch_c, t0 + minute);
+    huge_ip.client_ip.assign(300, '1');
+    const std::vector<Bad> bad = {
+        {unknown_type, "type is not a known event type"},
+        {connect("", t0), "channel_id is empty"},
+        {connect(ch_a, t0, ""), "client_id is empty"},
+        {connect(std::string(65536, 'x'), t0), "channel_id is longer than 65535 bytes"},
+        {connect(ch_a, t0, std::string("GID_a@@@d\n1")), "client_id contains a control character"},
+        {connect(ch_c, -1), "time_ms is negative"},
+        {connect(ch_c, max_time_ms + 1), "time_ms is after the year 9999"},
+        {huge_ip, "client_ip is longer than 255 bytes"},
+    };
+    for (const Bad& b : bad) {
+        const Outcome out = apply(r, b.event, {});
+        CHECK(out.status == Status::invalid);
+        CHECK(out.error == b.error);
+        CHECK(out.transition == Transition::none);
+        CHECK(snapshot(r) == before);
+    }
+    SECTION("an unknown event type is never treated as offline") {
+        CHECK(r.online());
+    }
+}
+
+TEST_CASE("rule 10: per-client caps bound memory under hostile input", "[rules][rule10]") {
+    Options options;
+    options.max_tombstones = 16;
+    options.max_open_channels = 4;
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0), options).went_online());
+
+    SECTION("a flood of closes for random channels") {
+        for (int i = 0; i < 10000; ++i) {
+            const Outcome out = apply(r, tcpclean("flood-" + std::to_string(i), t0 + i, "GID_a@@@dev1"), options);
+            REQUIRE(out.transition == Transition::none);
+        }
+        CHECK(r.channels.size() <= options.max_tombstones + options.max_open_channels);
+        CHECK(r.online()); // the honest open channel is untouched
+        CHECK(r.find(ch_a)->open());
+        // evicted tombstones are covered by the watermark: their connects arrive closed
+        CHECK(apply(r, connect("flood-10", t0 + 5, "GID_a@@@dev1"), options).status == Status::behind_watermark);
+        CHECK(r.open_channels() == 1);
+    }
+    SECTION("a flood of connects keeps at most max_open_channels open, the newest") {
+        for (int i = 1; i <= 100; ++i) (void)apply(r, connect("c" + std::to_string(i), t0 + i), options);
+        CHECK(r.open_channels() == options.max_open_channels);
+        CHECK(r.channels.size() <= options.max_tombstones + options.max_open_channels);
+        CHECK(r.find("c100")->open());
+        CHECK(r.online());
+    }
+    SECTION("a full open-channel cap refuses a connect older than every open channel") {
+        options.max_tombstones = 64; // no eviction, so no watermark: the cap alone decides
+        for (int i = 1; i <= 10; ++i) (void)apply(r, connect("c" + std::to_string(i), t0 + i), options);
+        REQUIRE(r.open_channels() == 4);
+        const std::string before = snapshot(r);
+        const Outcome out = apply(r, connect("old", t0 + 5), options);
+        CHECK(out.status == Status::refused);
+        CHECK(snapshot(r) == before);
+    }
+}
+
+TEST_CASE("rule 11: deterministic; maintenance takes now as an argument", "[rules][rule11]") {
+    const std::vector<Event> events = {connect(ch_a, t0),          connect(ch_b, t0 + 10 * second), tcpclean(ch_a, t0 + 11 * second),
+                                       disconnect(ch_b, t0 + hour), tcpclean(ch_c, t0 + 2 * hour),   connect(ch_c, t0 + hour + 1)};
+    ClientRecord x, y;
+    run(x, events);
+    run(y, events);
+    CHECK(snapshot(x) == snapshot(y));
+
+    const std::string before = snapshot(x);
+    CHECK(prune(x, t0 + 2 * hour, {}).tombstones_dropped == 0);
+    CHECK(snapshot(x) == before);
+    CHECK_FALSE(needs_prune(x, t0 + 2 * hour, {}));
+    CHECK(needs_prune(x, t0 + 24 * hour + 30 * second, {}));
+    // ch_a closed at +11 s; ch_b was taken over by ch_c's connect at +1 h; ch_c closed at +2 h
+    CHECK(prune(x, t0 + 24 * hour + 30 * second, {}).tombstones_dropped == 1);
+    CHECK(x.find(ch_a) == nullptr);
+    CHECK(x.closed_through_ms == t0 + 11 * second);
+    CHECK(prune(x, t0 + 26 * hour + minute, {}).tombstones_dropped == 2);
+    CHECK(x.channels.empty());
+    SECTION("an offline client silent for longer than forget_offline_after_ms is forgotten") {
+        ClientRecord z;
+        run(z, {connect(ch_a, t0), tcpclean(ch_a, t0 + minute)});
+        Options options;
+        options.forget_offline_after_ms = hour;
+        CHECK_FALSE(prune(z, t0 + hour, options).forgotten);
+        CHECK(prune(z, t0 + 2 * hour, options).forgotten);
+        CHECK(z.empty());
+    }
+    SECTION("an online client is never forgotten") {
+        ClientRecord z;
+        run(z, {connect(ch_a, t0)});
+        CHECK_FALSE(prune(z, t0 + 1000 * hour, {}).forgotten);
+        CHECK(z.online());
+    }
+}
+
+TEST_CASE("rule 12: exactly one edge per flip, at the event's time", "[rules][rule12]") {
+    ClientRecord r;
+    const auto out = run(r, {
+                                connect(ch_a, t0),                   // online
+                                connect(ch_a, t0),                   // duplicate
+                                connect(ch_b, t0 + 20 * second),     // flap: new connection first
+                                tcpclean(ch_a, t0 + 21 * second),    // old one closes: still online
+                                tcpclean(ch_a, t0 + 21 * second),    // duplicate
+                                tcpclean(ch_b, t0 + 5 * minute),     // offline
+                                tcpclean(ch_c, t0 + 10 * minute),    // close before connect
+                                connect(ch_c, t0 + 9 * minute),      // arrives closed: no edge
+                                connect(ch_a, t0),                   // late duplicate: no edge
+                                connect("3" + ch_c.substr(1), t0 + 20 * minute), // online again
+                            });
+    std::vector<Transition> edges;
+    std::vector<std::int64_t> times;
+    for (const Outcome& o : out) {
+        if (o.transition == Transition::none) continue;
+        edges.push_back(o.transition);
+        times.push_back(o.transition_ms);
+    }
+    CHECK(edges == std::vector<Transition>{Transition::went_online, Transition::went_offline, Transition::went_online});
+    CHECK(times == std::vector<std::int64_t>{t0, t0 + 5 * minute, t0 + 20 * minute});
+    CHECK(r.last_offline_ms == t0 + 5 * minute);
+}
+
+TEST_CASE("options are validated", "[rules][options]") {
+    CHECK(validate(Options{}).empty());
+    Options o;
+    o.max_tombstones = 0;
+    CHECK(validate(o) == "max_tombstones must be at least 1");
+    o = Options{};
+    o.takeover_tolerance_ms = -1;
+    CHECK(validate(o) == "takeover_tolerance_ms must be between 0 and ten years");
+    o = Options{};
+    o.tombstone_retention_ms = -5;
+    CHECK_FALSE(validate(o).empty());
+    o = Options{};
+    o.max_open_channels = 0;
+    CHECK_FALSE(validate(o).empty());
+}
+
+TEST_CASE("describe() reports the client's presence in detail", "[rules][describe]") {
+    ClientRecord r;
+    run(r, {connect(ch_a, t0, "GID_a@@@dev1", "192.0.2.7:13222"), connect(ch_b, t0 + 10 * second, "GID_a@@@dev1", "[2001:db8::1]:4000")});
+    ClientStatus st = describe(r);
+    CHECK(st.online);
+    CHECK(st.open_channels == 2);
+    CHECK(st.current_channel == ch_b);
+    CHECK(st.client_address == "[2001:db8::1]:4000");
+    CHECK(st.connected_since_ms == t0 + 10 * second);
+    CHECK(st.online_since_ms == t0);
+    CHECK(st.last_event_ms == t0 + 10 * second);
+    CHECK_FALSE(st.last_offline_ms.has_value());
+    run(r, {disconnect(ch_b, t0 + minute), tcpclean(ch_b, t0 + minute), tcpclean(ch_a, t0 + 2 * minute)});
+    st = describe(r);
+    CHECK_FALSE(st.online);
+    CHECK(st.current_channel.empty());
+    CHECK(st.last_offline_ms == t0 + 2 * minute);
+    CHECK_FALSE(st.last_offline_graceful); // ch_a, the one that took it offline, was abrupt
+    CHECK(st.channels_kept == 2);
+}

@@ -348,7 +348,11 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
         record.channels.push_back(std::move(fresh));
         ch = &record.channels.back();
     }
-    if (ch->open()) {
+    if (ch->closed()) {
+        // Arrived closed: if its connect takes the others over, the client went offline when
+        // this, its newest connection, closed.
+        step.note_close(ch->close_ms, ch->close_cause, ch->disconnect_ms != no_time);
+    } else {
         step.opened_ms = t;
         end_synthetic(record, t, false, Cause::connect, false, step);
         ch = record.find(event.channel_id); // end_synthetic may have moved it
