@@ -421,6 +421,15 @@ TEST_CASE("rule 10: per-client caps bound memory under hostile input", "[rules][
         CHECK(r.find("c100")->open());
         CHECK(r.online());
     }
+    SECTION("the cap never closes a reconcile's synthetic channel into a tombstone") {
+        ClientRecord s;
+        REQUIRE(reconcile(s, true, t0 + hour, options).went_online());
+        for (int i = 1; i <= 20; ++i) (void)apply(s, connect("c" + std::to_string(i), t0 + i), options);
+        CHECK(s.open_channels() == options.max_open_channels + 1); // four real ones and the synthetic one
+        for (const Channel& ch : s.channels) CHECK((!ch.synthetic || ch.open()));
+        CHECK(apply(s, tcpclean("late", t0 + 2 * hour), options).transition == Transition::none);
+        CHECK(s.online()); // real channels are still open
+    }
     SECTION("a full open-channel cap refuses a connect older than every open channel") {
         options.max_tombstones = 64; // no eviction, so no watermark: the cap alone decides
         for (int i = 1; i <= 10; ++i) (void)apply(r, connect("c" + std::to_string(i), t0 + i), options);

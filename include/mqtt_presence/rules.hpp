@@ -288,7 +288,7 @@ inline bool make_room(ClientRecord& record, bool open, std::int64_t t, const Opt
     Channel* oldest_open = nullptr;
     std::size_t open_count = 0;
     for (Channel& ch : record.channels) {
-        if (!ch.open()) continue;
+        if (!ch.open() || ch.synthetic) continue; // at most one synthetic channel, left to rule 8
         ++open_count;
         if (oldest_open == nullptr || ch.connect_ms < oldest_open->connect_ms) oldest_open = &ch;
     }
