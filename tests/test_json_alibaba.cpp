@@ -99,6 +99,12 @@ TEST_CASE("malformed JSON is reported as such, printable", "[json][alibaba]") {
     }
 }
 
+TEST_CASE("the error for a huge malformed message stays short", "[json][alibaba]") {
+    const std::string error = error_of(R"({"clientId":")" + std::string(100000, 'x'));
+    CHECK(error.rfind("malformed JSON: ", 0) == 0);
+    CHECK(error.size() < 300);
+}
+
 TEST_CASE("nesting deeper than the limit is refused", "[json][alibaba]") {
     const std::string deep = "{\"x\":" + std::string(70, '[') + std::string(70, ']') + R"(,"clientId":"a","channelId":"c","eventType":"connect","time":1})";
     CHECK(error_of(deep) == "JSON nested deeper than 64 levels");

@@ -1,4 +1,4 @@
-// One case per bug: the vendor demo's failure modes (DESIGN §1 a–f), then bugs found here.
+// One case per bug: the vendor demo's failure modes (README.md, "Why another library"), then bugs found here.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -77,4 +77,32 @@ TEST_CASE("bug: a newer connect arriving closed reported the offline edge at the
     CHECK(out.transition_ms == t0 + 5 * minute);
     CHECK(out.cause == Cause::tcpclean);
     CHECK(r.last_offline_ms == t0 + 5 * minute);
+}
+
+TEST_CASE("bug: reconcile(online) with the open-channel cap full closed the client's real channel", "[regression]") {
+    Options options;
+    options.max_open_channels = 1;
+    ClientRecord r;
+    (void)apply(r, connect(ch_old, t0), options);
+    const Outcome out = reconcile(r, true, t0 + minute, options);
+    CHECK(out.transition == Transition::none);
+    CHECK(r.find(ch_old)->open());
+    const ClientStatus st = describe(r);
+    CHECK(st.current_channel == ch_old);
+    CHECK_FALSE(st.by_reconcile);
+    CHECK(st.client_address == "192.0.2.7:13222");
+}
+
+TEST_CASE("bug: a connect stamped after its own close escaped the watermark once its tombstone was dropped",
+          "[regression]") {
+    // The tcpclean's node clock lags the connect's: the connect is stamped 500 ms after the
+    // close. A reconcile a day later drops the half-known tombstone; the late connect must
+    // still arrive closed, not open the client for good.
+    ClientRecord r;
+    (void)apply(r, tcpclean(ch_old, t0), {});
+    (void)reconcile(r, true, t0 + 25 * hour, {});
+    REQUIRE(r.find(ch_old) == nullptr);
+    CHECK(apply(r, connect(ch_old, t0 + 500), {}).status == Status::behind_watermark);
+    CHECK(apply(r, tcpclean(ch_new, t0 + 26 * hour), {}).went_offline());
+    CHECK_FALSE(r.online());
 }

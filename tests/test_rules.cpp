@@ -1,4 +1,4 @@
-// One section per rule of DESIGN §2, on the pure function apply(record, event, options).
+// One section per rule (README.md, "The rules"), on the pure function apply(record, event, options).
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -309,7 +309,7 @@ TEST_CASE("rule 8: reconcile with the broker's synchronous answer", "[rules][rul
         const ClientStatus st = describe(r);
         CHECK(st.by_reconcile);
         CHECK(st.current_channel.empty());
-        CHECK(reconcile(r, true, t0 + 2 * minute, {}).status == Status::duplicate);
+        CHECK(reconcile(r, true, t0 + 30 * second, {}).status == Status::duplicate);
 
         SECTION("the next real connect at or after T takes it over without an edge") {
             const Outcome real = apply(r, connect(ch_a, t0 + 2 * minute), {});
@@ -347,11 +347,33 @@ TEST_CASE("rule 8: reconcile with the broker's synchronous answer", "[rules][rul
         CHECK(reconcile(r, true, t0 + minute, {}).status == Status::stale);
         CHECK_FALSE(r.online());
     }
-    SECTION("online when already online confirms, changes nothing") {
-        run(r, {connect(ch_a, t0)});
+    SECTION("online when a channel opened at or after T is open confirms, changes nothing") {
+        run(r, {connect(ch_a, t0 + minute)});
         const std::string before = snapshot(r);
         CHECK(reconcile(r, true, t0 + minute, {}).status == Status::duplicate);
         CHECK(snapshot(r) == before);
+    }
+    SECTION("online while only older channels are open: a close older than T cannot take it offline") {
+        run(r, {connect(ch_a, t0)});
+        const Outcome out = reconcile(r, true, t0 + 10 * minute, {});
+        CHECK(out.status == Status::applied);
+        CHECK(out.transition == Transition::none);
+        CHECK(describe(r).current_channel == ch_a);
+        CHECK(reconcile(r, true, t0 + 5 * minute, {}).status == Status::duplicate); // older answer
+        SECTION("ch_a closed before T: another connection was up at T") {
+            CHECK(apply(r, tcpclean(ch_a, t0 + 5 * minute), {}).transition == Transition::none);
+            CHECK(r.online());
+            CHECK(describe(r).by_reconcile);
+        }
+        SECTION("ch_a closed after T: it was the connection the broker saw") {
+            CHECK(apply(r, tcpclean(ch_a, t0 + 11 * minute), {}).went_offline());
+            CHECK(r.channels.size() == 1);
+        }
+        SECTION("a newer answer moves the synthetic channel forward") {
+            CHECK(reconcile(r, true, t0 + 20 * minute, {}).status == Status::applied);
+            CHECK(apply(r, tcpclean(ch_a, t0 + 15 * minute), {}).transition == Transition::none);
+            CHECK(r.online());
+        }
     }
     SECTION("a bad time is refused") {
         CHECK(reconcile(r, false, -1, {}).status == Status::invalid);
@@ -411,7 +433,8 @@ TEST_CASE("rule 10: per-client caps bound memory under hostile input", "[rules][
         CHECK(r.online()); // the honest open channel is untouched
         CHECK(r.find(ch_a)->open());
         // evicted tombstones are covered by the watermark: their connects arrive closed
-        CHECK(apply(r, connect("flood-10", t0 + 5, "GID_a@@@dev1"), options).status == Status::behind_watermark);
+        REQUIRE(r.find("flood-0") == nullptr);
+        CHECK(apply(r, connect("flood-0", t0, "GID_a@@@dev1"), options).status == Status::behind_watermark);
         CHECK(r.open_channels() == 1);
     }
     SECTION("a flood of connects keeps at most max_open_channels open, the newest") {

@@ -1,5 +1,5 @@
 #pragma once
-// ClientRecord and the rules of presence (DESIGN §2), as pure functions on one client's record:
+// ClientRecord and the rules of presence (README.md, "The rules"), as pure functions on one client's record:
 //   apply(record, event, options)          an event from the broker
 //   reconcile(record, online, as_of, opts) an answer of the broker's synchronous query (rule 8)
 //   prune(record, now_ms, options)         maintenance: drop old tombstones, forget old clients
@@ -22,7 +22,7 @@ namespace mqtt_presence {
 /// "No such time": a time field that was never set.
 inline constexpr std::int64_t no_time = std::numeric_limits<std::int64_t>::min();
 
-/// Behaviour switches, with the defaults of DESIGN §2.
+/// Behaviour switches, with the defaults of the rules.
 struct Options {
     /// Rule 4: a `disconnect` also closes its channel (default: it only marks it graceful).
     bool close_on_disconnect = false;
@@ -185,7 +185,8 @@ enum class Transition : std::uint8_t { none, went_online, went_offline };
 }
 
 /// The result of one apply or reconcile: what happened and whether the client flipped.
-struct [[nodiscard]] Outcome {
+/// Deliberately not [[nodiscard]]: ingesting only for the state change is a normal use.
+struct Outcome {
     Status status = Status::applied;
     Transition transition = Transition::none;
     Cause cause = Cause::none;            ///< what made it flip (none without a transition)
@@ -256,9 +257,12 @@ inline void end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, C
     record.channels.erase(synthetic);
 }
 
-inline void drop_tombstone(ClientRecord& record, Channel* ch) noexcept {
-    // Whatever the tombstone protected against is now covered by the watermark (rules 5, 10).
-    record.closed_through_ms = std::max(record.closed_through_ms, ch->latest_ms());
+// Whatever the tombstone protected against is now covered by the watermark (rules 5, 10).
+// A channel whose connect was never seen may see it stamped after its close by a broker node
+// whose clock runs ahead: the takeover tolerance, which bounds that skew, covers it too.
+inline void drop_tombstone(ClientRecord& record, Channel* ch, const Options& options) noexcept {
+    const std::int64_t covered = ch->latest_ms() + (ch->connected() ? 0 : options.takeover_tolerance_ms);
+    record.closed_through_ms = std::max(record.closed_through_ms, covered);
     record.channels.erase(ch);
 }
 
@@ -270,21 +274,26 @@ constexpr std::int64_t minus(std::int64_t a, std::int64_t b) noexcept {
 inline bool is_tombstone(const Channel& ch) noexcept { return !ch.open() && !ch.synthetic; }
 
 // Drops tombstones whose newest time is before `horizon`; returns how many.
-inline std::size_t drop_tombstones_before(ClientRecord& record, std::int64_t horizon) noexcept {
+inline std::size_t drop_tombstones_before(ClientRecord& record, std::int64_t horizon, const Options& options) noexcept {
     std::size_t dropped = 0;
     for (std::size_t i = record.channels.size(); i-- > 0;) {
         Channel& ch = record.channels[i];
         if (is_tombstone(ch) && ch.latest_ms() < horizon) {
-            drop_tombstone(record, &ch);
+            drop_tombstone(record, &ch, options);
             ++dropped;
         }
     }
     return dropped;
 }
 
-// Rule 10: makes room for one more channel (open or not) stamped `t`. Returns false, having
-// changed nothing, when a new open channel must be refused. Never allocates.
-inline bool make_room(ClientRecord& record, bool open, std::int64_t t, const Options& options, Step& step) noexcept {
+// What make_room() makes room for.
+enum class NewChannel : std::uint8_t { open, tombstone, synthetic };
+
+// Rule 10: makes room for one more channel stamped `t`. Returns false, having changed nothing,
+// when a new open channel must be refused. A synthetic channel (at most one) is outside the
+// open-channel cap. Never allocates.
+inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, const Options& options, Step& step) noexcept {
+    const bool open = kind == NewChannel::open;
     Channel* oldest_open = nullptr;
     std::size_t open_count = 0;
     for (Channel& ch : record.channels) {
@@ -298,8 +307,8 @@ inline bool make_room(ClientRecord& record, bool open, std::int64_t t, const Opt
     }
     // Rule 5 retention, in event time: tombstones far behind the client's newest event go.
     const std::int64_t newest = std::max(record.last_event_ms, t);
-    drop_tombstones_before(record, newest - options.tombstone_retention_ms);
-    const std::size_t limit = options.max_tombstones - (open ? 0U : 1U);
+    drop_tombstones_before(record, newest - options.tombstone_retention_ms, options);
+    const std::size_t limit = options.max_tombstones - (kind == NewChannel::tombstone ? 1U : 0U);
     for (;;) {
         Channel* oldest = nullptr;
         std::size_t tombstones = 0;
@@ -309,7 +318,7 @@ inline bool make_room(ClientRecord& record, bool open, std::int64_t t, const Opt
             if (oldest == nullptr || ch.latest_ms() < oldest->latest_ms()) oldest = &ch;
         }
         if (tombstones <= limit) return true;
-        drop_tombstone(record, oldest);
+        drop_tombstone(record, oldest, options);
     }
 }
 
@@ -344,7 +353,7 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
         Channel fresh = make_channel(event);
         fresh.connect_ms = t;
         record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
-        if (!make_room(record, true, t, options, step)) return Status::refused;
+        if (!make_room(record, NewChannel::open, t, options, step)) return Status::refused;
         record.channels.push_back(std::move(fresh));
         ch = &record.channels.back();
     }
@@ -404,7 +413,7 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
                 }
             }
             record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
-            (void)make_room(record, false, t, options, step);
+            (void)make_room(record, NewChannel::tombstone, t, options, step);
             record.channels.push_back(std::move(fresh));
         }
     }
@@ -460,7 +469,7 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
 
 } // namespace detail
 
-/// Applies one lifecycle event to one client's record: DESIGN §2 rules 1–7, 9, 10 and 12.
+/// Applies one lifecycle event to one client's record: rules 1–7, 9, 10 and 12.
 /// Invalid events (see validate(Event)) change nothing. Strong exception guarantee (only
 /// std::bad_alloc can be thrown). O(channels of the client); allocates only for a new channel
 /// that does not fit inline. Not thread-safe on one record: the storage serialises access.
@@ -471,9 +480,11 @@ inline Outcome apply(ClientRecord& record, const Event& event, const Options& op
 
 /// Rule 8: applies an answer of the broker's synchronous "is it online?" query, valid as of
 /// `as_of_ms`. Offline closes every channel connected at or before `as_of_ms` and raises the
-/// watermark so that a late connect at or before it arrives closed. Online, when no channel is
-/// open, adds a synthetic channel that the client's first real connect or close at or after
-/// `as_of_ms` takes over; it is stale (ignored) when a newer close or connect is already known.
+/// watermark so that a late connect at or before it arrives closed. Online adds a synthetic
+/// channel (unless a real channel opened at or after `as_of_ms` is open) that the client's
+/// first real connect or close at or after `as_of_ms` takes over; so a close older than the
+/// answer cannot take the client offline. It is stale (ignored) when a newer close or connect
+/// is already known.
 inline Outcome reconcile(ClientRecord& record, bool online, std::int64_t as_of_ms, const Options& options) {
     if (as_of_ms < 0) return detail::invalid("as_of_ms is negative");
     if (as_of_ms > max_time_ms) return detail::invalid("as_of_ms is after the year 9999");
@@ -496,16 +507,25 @@ inline Outcome reconcile(ClientRecord& record, bool online, std::int64_t as_of_m
         if (!changed) return detail::unchanged(Status::duplicate);
         return detail::finish(record, Status::applied, step);
     }
-    if (step.was_online) return detail::unchanged(Status::duplicate);
+    // A real connection that opened at or after T already explains the answer.
+    for (const Channel& ch : record.channels)
+        if (ch.open() && !ch.synthetic && ch.connect_ms >= as_of_ms) return detail::unchanged(Status::duplicate);
     if (as_of_ms <= record.closed_through_ms || as_of_ms < record.latest_connect_ms)
         return detail::unchanged(Status::stale);
     for (const Channel& ch : record.channels)
         if (ch.closed() && ch.close_ms >= as_of_ms) return detail::unchanged(Status::stale);
+    // Open channels older than T may have closed before T (their closes still in flight): the
+    // synthetic channel keeps the client online until a real event at or after T says more.
+    if (Channel* existing = detail::find_synthetic(record)) {
+        if (existing->connect_ms >= as_of_ms) return detail::unchanged(Status::duplicate);
+        existing->connect_ms = as_of_ms; // the newer answer holds until later events
+        return detail::finish(record, Status::applied, step);
+    }
     Channel synthetic;
     synthetic.connect_ms = as_of_ms;
     synthetic.synthetic = true;
     record.channels.reserve(record.channels.size() + 1);
-    (void)detail::make_room(record, true, as_of_ms, options, step); // nothing is open: cannot refuse
+    (void)detail::make_room(record, detail::NewChannel::synthetic, as_of_ms, options, step); // cannot refuse
     record.channels.push_back(std::move(synthetic));
     step.opened_ms = as_of_ms;
     return detail::finish(record, Status::applied, step);
@@ -544,7 +564,7 @@ inline PruneResult prune(ClientRecord& record, std::int64_t now_ms, const Option
         record = ClientRecord{};
         return result;
     }
-    result.tombstones_dropped = detail::drop_tombstones_before(record, detail::minus(now_ms, options.tombstone_retention_ms));
+    result.tombstones_dropped = detail::drop_tombstones_before(record, detail::minus(now_ms, options.tombstone_retention_ms), options);
     return result;
 }
 

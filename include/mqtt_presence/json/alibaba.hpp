@@ -233,9 +233,15 @@ public:
         std::string_view what = ex.what();
         if (const auto end = what.find("] "); what.rfind("[json.exception", 0) == 0 && end != std::string_view::npos)
             what.remove_prefix(end + 2);
+        // nlohmann echoes the input it last read, which may be huge and hold any bytes: keep
+        // the message short and printable.
+        constexpr std::size_t max_echo = 200;
         std::string message = "malformed JSON: ";
-        for (const char c : what) // the input echoed back may hold any bytes: keep the message printable
-            message.push_back(static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f ? '?' : c);
+        for (std::size_t i = 0; i < what.size() && i < max_echo; ++i) {
+            const auto c = static_cast<unsigned char>(what[i]);
+            message.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
+        }
+        if (what.size() > max_echo) message += "...";
         return m_fields.fail(std::move(message));
     }
 
