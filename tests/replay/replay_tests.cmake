@@ -7,5 +7,5 @@ foreach(_replay_case sample malformed sorted stdin files errors crlf limits opti
       "-DEXAMPLES=${PROJECT_SOURCE_DIR}/examples/data"
       "-DWORK=${CMAKE_CURRENT_BINARY_DIR}/replay/${_replay_case}"
       -P "${CMAKE_CURRENT_SOURCE_DIR}/replay/${_replay_case}.cmake")
-  set_tests_properties(replay.${_replay_case} PROPERTIES TIMEOUT 120 LABELS replay)
+  set_tests_properties(replay.${_replay_case} PROPERTIES TIMEOUT 120)
 endforeach()
