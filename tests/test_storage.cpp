@@ -86,3 +86,38 @@ TEST_CASE("a user-written storage policy works with the store", "[storage]") {
     CHECK(store.ingest(tcpclean("c1", t0 + 1)).went_offline());
     CHECK(store.online_count() == 0);
 }
+
+static_assert(storage_concept::check<ConcurrentStorage>());
+static_assert(storage_concept::is_concurrent<ConcurrentStorage>::value);
+static_assert(!storage_concept::is_concurrent<InMemoryStorage>::value);
+
+TEST_CASE("ConcurrentStorage: shards round up to a power of two", "[storage]") {
+    CHECK(ConcurrentStorage().shard_count() == ConcurrentStorage::default_shards);
+    CHECK(ConcurrentStorage(0).shard_count() == 1);
+    CHECK(ConcurrentStorage(1).shard_count() == 1);
+    CHECK(ConcurrentStorage(5).shard_count() == 8);
+}
+
+TEST_CASE("ConcurrentStorage: update, visit, for_each and size agree", "[storage]") {
+    for (std::size_t shards : {std::size_t{1}, std::size_t{16}}) {
+        ConcurrentStorage storage(shards);
+        storage.reserve(200);
+        for (int i = 0; i < 200; ++i)
+            storage.update("GID_a@@@dev" + std::to_string(i), [&](ClientRecord& r) { (void)apply(r, connect("c", t0 + i), {}); });
+        CHECK(storage.size() == 200);
+        std::map<std::string, int> seen;
+        storage.for_each([&](std::string_view id, const ClientRecord& r) {
+            ++seen[std::string(id)];
+            CHECK(r.online());
+        });
+        CHECK(seen.size() == 200);
+        bool online = false;
+        storage.visit("GID_a@@@dev7", [&](const ClientRecord* r) { online = r != nullptr && r->online(); });
+        CHECK(online);
+        storage.visit("GID_a@@@nobody", [&](const ClientRecord* r) { CHECK(r == nullptr); });
+        storage.update("GID_a@@@dev7", [](ClientRecord& r) { r = ClientRecord{}; });
+        CHECK(storage.size() == 199);
+        CHECK_THROWS_AS(storage.update("GID_a@@@new", [](ClientRecord&) { throw std::runtime_error("boom"); }), std::runtime_error);
+        CHECK(storage.size() == 199);
+    }
+}

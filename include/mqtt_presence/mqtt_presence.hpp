@@ -5,6 +5,7 @@
 #include "event.hpp"
 #include "rules.hpp"
 #include "storage/concept.hpp"
+#include "storage/concurrent.hpp"
 #include "storage/in_memory.hpp"
 #include "store.hpp"
 #include "version.hpp"

@@ -2,6 +2,7 @@
 // ClientStatusStore<Storage>: options + storage + counters + queries. It decides nothing about
 // presence itself: every change goes through the rules (rules.hpp) inside storage.update().
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -33,6 +34,88 @@ struct Counters {
     std::uint64_t went_offline = 0;     ///< online→offline flips (events and reconciles)
 };
 
+namespace detail {
+
+enum Tally : std::size_t {
+    tally_events,
+    tally_applied,
+    tally_superseded,
+    tally_behind_watermark,
+    tally_duplicates,
+    tally_stale,
+    tally_refused,
+    tally_invalid,
+    tally_reconciles,
+    tally_went_online,
+    tally_went_offline,
+    tally_count
+};
+
+inline Counters to_counters(const std::uint64_t (&v)[tally_count]) noexcept {
+    Counters c;
+    c.events = v[tally_events];
+    c.applied = v[tally_applied];
+    c.superseded = v[tally_superseded];
+    c.behind_watermark = v[tally_behind_watermark];
+    c.duplicates = v[tally_duplicates];
+    c.stale = v[tally_stale];
+    c.refused = v[tally_refused];
+    c.invalid = v[tally_invalid];
+    c.reconciles = v[tally_reconciles];
+    c.went_online = v[tally_went_online];
+    c.went_offline = v[tally_went_offline];
+    return c;
+}
+
+// The store's counters and online count for a single-threaded storage: plain numbers.
+template <bool Concurrent>
+class Tallies {
+public:
+    void add(Tally which) noexcept { ++m_values[which]; }
+    void add_online(std::int64_t delta) noexcept { m_online += delta; }
+    [[nodiscard]] Counters read() const noexcept { return to_counters(m_values); }
+    [[nodiscard]] std::int64_t online() const noexcept { return m_online; }
+
+private:
+    std::uint64_t m_values[tally_count]{};
+    std::int64_t m_online = 0;
+};
+
+// For a concurrent storage: striped relaxed atomics, one cache line per stripe and a stripe
+// per thread (modulo), so that ingesting threads do not bounce one line between their cores.
+template <>
+class Tallies<true> {
+public:
+    void add(Tally which) noexcept { stripe().values[which].fetch_add(1, std::memory_order_relaxed); }
+    void add_online(std::int64_t delta) noexcept { stripe().online.fetch_add(delta, std::memory_order_relaxed); }
+    [[nodiscard]] Counters read() const noexcept {
+        std::uint64_t sum[tally_count]{};
+        for (const Stripe& s : m_stripes)
+            for (std::size_t i = 0; i < tally_count; ++i) sum[i] += s.values[i].load(std::memory_order_relaxed);
+        return to_counters(sum);
+    }
+    [[nodiscard]] std::int64_t online() const noexcept {
+        std::int64_t sum = 0;
+        for (const Stripe& s : m_stripes) sum += s.online.load(std::memory_order_relaxed);
+        return sum;
+    }
+
+private:
+    static constexpr std::size_t stripes = 16;
+    struct alignas(64) Stripe {
+        std::atomic<std::uint64_t> values[tally_count]{};
+        std::atomic<std::int64_t> online{0};
+    };
+    Stripe& stripe() noexcept {
+        static std::atomic<std::size_t> next{0};
+        thread_local const std::size_t index = next.fetch_add(1, std::memory_order_relaxed);
+        return m_stripes[index % stripes];
+    }
+    Stripe m_stripes[stripes];
+};
+
+} // namespace detail
+
 /// What prune() did.
 struct PruneReport {
     std::size_t clients_examined = 0;
@@ -43,8 +126,10 @@ struct PruneReport {
 /// Tracks which MQTT clients are online from their lifecycle events.
 ///
 /// Storage is a policy (see storage/concept.hpp): InMemoryStorage by default. The store adds
-/// no locking of its own; its thread safety is the storage's, and its counters are plain
-/// numbers owned by the store.
+/// no locking of its own: its thread safety is the storage's. With a storage that declares
+/// `static constexpr bool concurrent = true` (ConcurrentStorage), every member may be called
+/// from any number of threads at once, and the counters and online count are atomic; they are
+/// exact whenever no call is in flight.
 template <class Storage = InMemoryStorage>
 class ClientStatusStore {
     static_assert(storage_concept::check<Storage>());
@@ -62,7 +147,7 @@ public:
     /// the client flipped, at what event time. An invalid event changes nothing and creates no
     /// record. Average O(1) plus O(channels of the client).
     Outcome ingest(const Event& event) {
-        ++m_counters.events;
+        m_tallies.add(detail::tally_events);
         Outcome out;
         if (const auto why = validate(event); !why.empty()) {
             out = detail::invalid(why);
@@ -76,7 +161,7 @@ public:
 
     /// Rule 8: applies the broker's synchronous answer "client is (not) online as of as_of_ms".
     Outcome reconcile(std::string_view client_id, bool online, std::int64_t as_of_ms) {
-        ++m_counters.reconciles;
+        m_tallies.add(detail::tally_reconciles);
         Outcome out;
         if (const auto why = detail::check_id(client_id, true); !why.empty()) {
             out = detail::invalid(why);
@@ -105,8 +190,12 @@ public:
         return result;
     }
 
-    /// Number of online clients. O(1): kept up to date from the transitions.
-    [[nodiscard]] std::size_t online_count() const noexcept { return m_online; }
+    /// Number of online clients. O(1): kept up to date from the transitions. With a concurrent
+    /// storage it is exact when no ingest is in flight.
+    [[nodiscard]] std::size_t online_count() const noexcept {
+        const std::int64_t online = m_tallies.online(); // two racing threads may pass through -1
+        return online > 0 ? static_cast<std::size_t>(online) : 0;
+    }
 
     /// Number of clients tracked (online, offline with tombstones, or known offline).
     [[nodiscard]] std::size_t size() const { return static_cast<std::size_t>(m_storage.size()); }
@@ -139,7 +228,8 @@ public:
         return report;
     }
 
-    [[nodiscard]] const Counters& counters() const noexcept { return m_counters; }
+    /// How many events and reconciles ended how (a copy).
+    [[nodiscard]] Counters counters() const noexcept { return m_tallies.read(); }
     [[nodiscard]] const Options& options() const noexcept { return m_options; }
     [[nodiscard]] const Storage& storage() const noexcept { return m_storage; }
     [[nodiscard]] Storage& storage() noexcept { return m_storage; }
@@ -153,31 +243,30 @@ private:
 
     void count(const Outcome& out) noexcept {
         switch (out.status) {
-        case Status::applied: ++m_counters.applied; break;
-        case Status::superseded: ++m_counters.superseded; break;
-        case Status::behind_watermark: ++m_counters.behind_watermark; break;
-        case Status::duplicate: ++m_counters.duplicates; break;
-        case Status::stale: ++m_counters.stale; break;
-        case Status::refused: ++m_counters.refused; break;
-        case Status::invalid: ++m_counters.invalid; break;
+        case Status::applied: m_tallies.add(detail::tally_applied); break;
+        case Status::superseded: m_tallies.add(detail::tally_superseded); break;
+        case Status::behind_watermark: m_tallies.add(detail::tally_behind_watermark); break;
+        case Status::duplicate: m_tallies.add(detail::tally_duplicates); break;
+        case Status::stale: m_tallies.add(detail::tally_stale); break;
+        case Status::refused: m_tallies.add(detail::tally_refused); break;
+        case Status::invalid: m_tallies.add(detail::tally_invalid); break;
         }
         count_transition(out);
     }
 
     void count_transition(const Outcome& out) noexcept {
         if (out.went_online()) {
-            ++m_counters.went_online;
-            ++m_online;
+            m_tallies.add(detail::tally_went_online);
+            m_tallies.add_online(1);
         } else if (out.went_offline()) {
-            ++m_counters.went_offline;
-            --m_online;
+            m_tallies.add(detail::tally_went_offline);
+            m_tallies.add_online(-1);
         }
     }
 
     Options m_options;
     Storage m_storage;
-    Counters m_counters;
-    std::size_t m_online = 0;
+    detail::Tallies<storage_concept::is_concurrent<Storage>::value> m_tallies;
 };
 
 } // namespace mqtt_presence

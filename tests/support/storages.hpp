@@ -6,5 +6,5 @@
 #include <mqtt_presence/mqtt_presence.hpp>
 
 namespace test_support {
-using Storages = std::tuple<mqtt_presence::InMemoryStorage>;
+using Storages = std::tuple<mqtt_presence::InMemoryStorage, mqtt_presence::ConcurrentStorage>;
 } // namespace test_support

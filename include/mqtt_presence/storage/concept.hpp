@@ -13,6 +13,8 @@
 // | cs.for_each(fn)                                                  | calls fn(std::string_view client_id, const ClientRecord&) for every record                     |
 // | cs.size()                                                        | number of records, convertible to std::size_t                                                   |
 // | Storage{}                                                        | default-constructible (so that ClientStatusStore<Storage> is), or pass one to the constructor  |
+// | Storage::concurrent (optional)                                   | `static constexpr bool concurrent = true` if every member may be called from many threads at   |
+// |                                                                  | once; the store then keeps its counters atomic                                                 |
 //
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
@@ -58,6 +60,13 @@ struct has_size : std::false_type {};
 template <class S>
 struct has_size<S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().size()), std::size_t>>>
     : std::true_type {};
+
+/// Whether S declares `static constexpr bool concurrent = true`: its members may be called from
+/// several threads at once, and the store then keeps its own counters thread-safe too.
+template <class S, class = void>
+struct is_concurrent : std::false_type {};
+template <class S>
+struct is_concurrent<S, std::enable_if_t<S::concurrent>> : std::true_type {};
 
 /// Fails to compile, with a message naming the missing member and the fix, unless S models
 /// the storage concept.

@@ -1,0 +1,151 @@
+#pragma once
+// ConcurrentStorage: a thread-safe storage policy for consumers that call ingest() from many
+// threads (RocketMQ's push consumer runs its listener on a pool of 20 threads by default).
+//
+// Design: the client id's hash picks one of N shards; each shard is a hash map behind its own
+// std::mutex. update() holds the shard's lock while the rules run on the record, so one
+// client's read-modify-write is atomic and its transitions are reported exactly once per flip,
+// whatever the threads' interleaving. Two events of different clients contend only when their
+// clients share a shard (1/N). A plain mutex rather than a reader-writer lock: the workload is
+// almost all writes, and std::mutex is the cheaper lock to take uncontended.
+//
+// Thread safety: every member may be called from any number of threads at once.
+// - update / visit: hold the client's shard lock while the callback runs.
+// - for_each: visits the shards one after the other, holding each one's lock while calling back
+//   for its records; records of other shards may change meanwhile (it is not a snapshot).
+// - A callback must not call back into the same storage (or the store that owns it): the shard
+//   lock is not recursive.
+// Models the concept in storage/concept.hpp.
+
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "../rules.hpp"
+
+namespace mqtt_presence {
+
+class ConcurrentStorage {
+public:
+    /// Tells ClientStatusStore to keep its counters thread-safe.
+    static constexpr bool concurrent = true;
+
+    /// 256 shards: with a handful of consumer threads, two of them rarely want the same lock.
+    static constexpr std::size_t default_shards = 256;
+
+    /// `shards` is rounded up to a power of two (at least 1).
+    explicit ConcurrentStorage(std::size_t shards = default_shards)
+        : m_mask(round_up(shards) - 1), m_shards(std::make_unique<Shard[]>(m_mask + 1)) {}
+
+    ConcurrentStorage(ConcurrentStorage&&) noexcept = default;
+    ConcurrentStorage& operator=(ConcurrentStorage&&) noexcept = default;
+
+    /// Calls fn(ClientRecord&) under the client's shard lock, on the record created empty if
+    /// absent; erases the record if fn leaves it empty (also when fn throws).
+    template <class Fn>
+    void update(std::string_view client_id, Fn&& fn) {
+        Shard& shard = shard_of(client_id);
+        const std::lock_guard<std::mutex> lock(shard.mutex);
+        std::string& key = scratch_key(client_id);
+        auto it = shard.records.find(key);
+        if (it == shard.records.end()) {
+            it = shard.records.emplace(key, ClientRecord{}).first;
+            shard.size.store(shard.records.size(), std::memory_order_relaxed);
+        }
+        struct EraseIfEmpty {
+            Shard& shard;
+            Map::iterator it;
+            ~EraseIfEmpty() {
+                if (!it->second.empty()) return;
+                shard.records.erase(it);
+                shard.size.store(shard.records.size(), std::memory_order_relaxed);
+            }
+        } guard{shard, it};
+        std::forward<Fn>(fn)(it->second);
+    }
+
+    /// Calls fn(const ClientRecord*) under the client's shard lock; nullptr when unknown.
+    template <class Fn>
+    void visit(std::string_view client_id, Fn&& fn) const {
+        const Shard& shard = shard_of(client_id);
+        const std::lock_guard<std::mutex> lock(shard.mutex);
+        const auto it = shard.records.find(scratch_key(client_id));
+        std::forward<Fn>(fn)(it == shard.records.end() ? nullptr : &it->second);
+    }
+
+    /// Calls fn(std::string_view client_id, const ClientRecord&) for every record, one shard
+    /// at a time under that shard's lock.
+    template <class Fn>
+    void for_each(Fn&& fn) const {
+        for (std::size_t i = 0; i <= m_mask; ++i) {
+            const Shard& shard = m_shards[i];
+            const std::lock_guard<std::mutex> lock(shard.mutex);
+            for (const auto& [id, record] : shard.records) fn(std::string_view(id), record);
+        }
+    }
+
+    /// Number of records; exact when no update is in flight. O(shards), takes no lock.
+    [[nodiscard]] std::size_t size() const noexcept {
+        std::size_t total = 0;
+        for (std::size_t i = 0; i <= m_mask; ++i) total += m_shards[i].size.load(std::memory_order_relaxed);
+        return total;
+    }
+
+    [[nodiscard]] std::size_t shard_count() const noexcept { return m_mask + 1; }
+
+    /// Prepares for `clients` records, spread evenly over the shards.
+    void reserve(std::size_t clients) {
+        for (std::size_t i = 0; i <= m_mask; ++i) {
+            Shard& shard = m_shards[i];
+            const std::lock_guard<std::mutex> lock(shard.mutex);
+            shard.records.reserve(clients / (m_mask + 1) + 1);
+        }
+    }
+
+private:
+    using Map = std::unordered_map<std::string, ClientRecord>;
+
+    // One cache line per lock and size, so that threads on different shards do not share one.
+    struct alignas(64) Shard {
+        mutable std::mutex mutex;
+        Map records;
+        std::atomic<std::size_t> size{0};
+    };
+
+    static std::size_t round_up(std::size_t n) noexcept {
+        std::size_t p = 1;
+        while (p < n && p < (std::size_t{1} << 20)) p <<= 1;
+        return p;
+    }
+
+    // The map's own hash would pick buckets from the same bits; mix before taking the low ones.
+    [[nodiscard]] std::size_t index_of(std::string_view client_id) const noexcept {
+        std::uint64_t h = std::hash<std::string_view>{}(client_id);
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdULL;
+        h ^= h >> 33;
+        return static_cast<std::size_t>(h) & m_mask;
+    }
+    Shard& shard_of(std::string_view client_id) noexcept { return m_shards[index_of(client_id)]; }
+    const Shard& shard_of(std::string_view client_id) const noexcept { return m_shards[index_of(client_id)]; }
+
+    // A lookup key per thread: C++17 maps look up by std::string only, and this one is reused,
+    // so a lookup allocates nothing once the thread has seen a long id.
+    static std::string& scratch_key(std::string_view client_id) {
+        thread_local std::string key;
+        key.assign(client_id.data(), client_id.size());
+        return key;
+    }
+
+    std::size_t m_mask;
+    std::unique_ptr<Shard[]> m_shards;
+};
+
+} // namespace mqtt_presence
