@@ -106,3 +106,23 @@ TEST_CASE("bug: a connect stamped after its own close escaped the watermark once
     CHECK(apply(r, tcpclean(ch_new, t0 + 26 * hour), {}).went_offline());
     CHECK_FALSE(r.online());
 }
+
+TEST_CASE("bug: a connect behind the watermark did not supersede an older channel whose close was lost", "[regression]") {
+    // ch_old's close is lost. Closes of other channels evict tombstones (cap 1) and raise the
+    // watermark past ch_new's connect, which then arrives late: it never opens, but it is a
+    // real connect two hours after ch_old's, so ch_old is closed (rule 6).
+    Options options;
+    options.max_tombstones = 1;
+    ClientRecord r;
+    (void)apply(r, connect(ch_old, t0), options);
+    (void)apply(r, tcpclean("aa", t0 + 3 * hour), options);
+    (void)apply(r, tcpclean("bb", t0 + 4 * hour), options); // evicts "aa": watermark ≥ t0 + 3 h
+    REQUIRE(r.closed_through_ms >= t0 + 3 * hour);
+    REQUIRE(r.online());
+    const Outcome late = apply(r, connect(ch_new, t0 + 2 * hour), options);
+    CHECK(late.status == Status::behind_watermark);
+    CHECK(late.went_offline());
+    CHECK(late.transition_ms == t0 + 2 * hour);
+    CHECK(late.cause == Cause::takeover);
+    CHECK_FALSE(r.online());
+}

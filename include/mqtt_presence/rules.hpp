@@ -347,8 +347,13 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
             }
         }
     } else {
-        // Unknown channel: if it could only arrive closed, there is nothing to remember.
-        if (t <= record.closed_through_ms) return Status::behind_watermark;
+        // Unknown channel: if it could only arrive closed, there is nothing to remember of it,
+        // but it is still a real connect: rule 6 holds for the channels it supersedes.
+        if (t <= record.closed_through_ms) {
+            take_over(record, nullptr, t, options, step);
+            record.latest_connect_ms = std::max(record.latest_connect_ms, t);
+            return Status::behind_watermark;
+        }
         if (is_superseded(record, t, options)) return Status::superseded;
         Channel fresh = make_channel(event);
         fresh.connect_ms = t;
@@ -461,7 +466,7 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     const Status status = event.type == EventType::connect ? on_connect(record, ch, event, options, step)
                                                            : on_close(record, ch, event, options, step);
     if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
-        (status == Status::superseded && ch == nullptr) || (status == Status::behind_watermark && ch == nullptr))
+        (status == Status::superseded && ch == nullptr))
         return unchanged(status);
     record.last_event_ms = std::max(record.last_event_ms, event.time_ms);
     return finish(record, status, step);
