@@ -2,10 +2,10 @@
 // online at the end, so that an operator can rebuild state after an outage, check a consumer
 // against a captured stream, or measure the ingest rate on real data.
 //
-//   mqtt_presence_replay [--online-out FILE] [options] [FILE ...]
+//   mqtt_presence_replay [--online-out FILE] [--threads N] [options] [FILE ...]
 //
 //   mqtt_presence_replay --online-out online.txt events-*.jsonl
-//   zcat dump.jsonl.gz | mqtt_presence_replay --quiet
+//   zcat dump.jsonl.gz | mqtt_presence_replay --quiet --threads 2
 //
 // Input: JSON Lines, one Alibaba event per line, e.g.
 //   {"clientId":"GID_XXX@@@dev1","time":1570795200000,"eventType":"connect",
@@ -31,22 +31,37 @@
 // Exit status: 0 when the input was read (bad lines included); 1 when a file cannot be opened
 // or read (the replay stops there, with no summary) or --online-out cannot be written; 2 for a
 // bad command line.
+//
+// Threads: --threads 1 (the default) reads, parses and ingests on one thread, into the default
+// single-threaded store. --threads N > 1 is how a consumer with a pool of listener threads
+// feeds one store: the reading thread deals the lines round-robin, in blocks of a few hundred,
+// to N workers that parse and ingest them into a store over ConcurrentStorage. Consecutive
+// events of one client then race, and may be applied in another order than the file's. The
+// final state does not depend on that order (README.md, "The rules": late, reordered and
+// duplicated delivery is the normal case), so events, rejected, clients, online and the
+// --online-out list are those of a one-thread run; the outcome breakdown (applied, duplicates,
+// refused, superseded, behind_watermark, stale, went_online, went_offline) says what each event
+// did in the order it was applied, and may differ from run to run. Bad lines are reported with
+// their own FILE:LINE, but not necessarily in file order.
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -77,14 +92,30 @@ constexpr std::size_t max_reason_bytes = 300;
 // Progress must cost nothing measurable: the clock is looked at every 64K lines only.
 constexpr std::uint64_t progress_check_mask = (std::uint64_t{1} << 16) - 1;
 
+// --threads: far more than any machine this runs on needs; the cap only catches typos.
+constexpr std::uint64_t max_threads = 256;
+// A block of lines handed to a worker. A few hundred lines make the hand-off (a lock and a
+// wake-up) cost a fraction of a percent of parsing them, and a block stays small enough to
+// stay in cache while it is copied in and parsed.
+constexpr std::size_t batch_lines = 256;
+constexpr std::size_t batch_bytes = std::size_t{64} << 10;
+// Blocks per worker in flight (being filled, queued or parsed). Enough that neither side waits
+// for the other while both are busy; few enough to bound memory: N x 4 blocks of about 64 KiB
+// (a block grows past that only to hold a single line of up to 1 MiB).
+constexpr std::size_t batches_per_worker = 4;
+
 constexpr const char* usage_text =
-    "usage: mqtt_presence_replay [--online-out FILE] [options] [FILE ...]\n"
+    "usage: mqtt_presence_replay [--online-out FILE] [--threads N] [options] [FILE ...]\n"
     "\n"
     "Replays Alibaba Cloud MQTT lifecycle events (JSON Lines: connect, disconnect, tcpclean)\n"
     "and prints a one-line JSON summary. With no FILE, or when FILE is -, reads standard input.\n"
     "\n"
     "options:\n"
     "  --online-out FILE          write the online client ids, sorted, one per line\n"
+    "  --threads N                parse and ingest on N threads (default 1); one client's\n"
+    "                             events then race: the final state (clients, online,\n"
+    "                             --online-out) is the same, but the outcome counts (applied,\n"
+    "                             duplicates, superseded, went_online, ...) may differ\n"
     "  --close-on-disconnect      a disconnect closes its connection too (default: only tcpclean)\n"
     "  --no-takeover              a newer connect never closes an older connection whose close\n"
     "                             was lost\n"
@@ -102,10 +133,13 @@ struct Config {
     mqtt_presence::Options options;
     std::string online_out;
     bool quiet = false;
+    std::size_t threads = 1;
     std::vector<std::string> files;
 };
 
 enum class ArgsResult { run, help, error };
+
+using Clock = std::chrono::steady_clock;
 
 // Every message starts with the program's name, so that it can be told apart in a shared log.
 void complain(std::string_view message) {
@@ -155,7 +189,8 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             value = arg.substr(eq + 1);
             has_value = true;
         }
-        const bool known = name == "--online-out" || name == "--takeover-tolerance-ms" || name == "--retention-ms";
+        const bool known = name == "--online-out" || name == "--threads" || name == "--takeover-tolerance-ms" ||
+                           name == "--retention-ms";
         if (!known) {
             complain("unknown option " + std::string(arg));
             return ArgsResult::error;
@@ -180,36 +215,80 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             complain("option " + std::string(name) + " needs an integer, got \"" + std::string(value) + "\"");
             return ArgsResult::error;
         }
-        if (name == "--takeover-tolerance-ms")
+        if (name == "--threads") {
+            if (number < 1 || static_cast<std::uint64_t>(number) > max_threads) {
+                complain("option --threads needs a number from 1 to " + std::to_string(max_threads) + ", got " +
+                         std::string(value));
+                return ArgsResult::error;
+            }
+            config.threads = static_cast<std::size_t>(number);
+        } else if (name == "--takeover-tolerance-ms") {
             config.options.takeover_tolerance_ms = number;
-        else
+        } else {
             config.options.tombstone_retention_ms = number;
+        }
     }
     if (config.files.empty()) config.files.emplace_back("-");
     return ArgsResult::run;
 }
 
-// Streams JSON Lines into one store. One instance replays every input file, in order.
-class Replay {
+// Standard error: the bad-line reports and, on a terminal, the progress line. With --threads
+// every worker reports its own bad lines, so both go through one lock: a report is never split,
+// never lands in the middle of the progress line, and the first 100 are the ones printed.
+class Reporter {
 public:
-    using Clock = std::chrono::steady_clock;
+    Reporter(bool quiet, bool progress) : m_quiet(quiet), m_progress(progress) { m_message.reserve(256); }
 
-    // Throws std::invalid_argument (the store's message) for unusable options.
-    Replay(const mqtt_presence::Options& options, bool quiet, bool progress)
-        : m_store(options), m_quiet(quiet), m_progress(progress) {
-        // Room for the longest acceptable partial line (plus a '\r') and one more chunk after it.
-        m_buffer.resize(max_line_bytes + 1 + read_chunk_bytes);
-        m_message.reserve(256);
-        m_error.reserve(256);
+    [[nodiscard]] bool wants_progress() const noexcept { return m_progress; }
+
+    void start(Clock::time_point now) {
+        m_started = now;
+        m_last_progress = now;
     }
 
-    void start() {
-        m_started = Clock::now();
-        m_last_progress = m_started;
+    // Reports bad line `line` of `file`. Counting it is the caller's business: --quiet reports
+    // nothing, and after max_reported_lines only the final note speaks for the rest.
+    void reject(const std::string& file, std::uint64_t line, std::string_view reason) {
+        if (m_quiet) return;
+        const std::lock_guard<std::mutex> lock(m_mutex);
+        if (++m_reported > max_reported_lines) return; // counted for the final note
+        clear_progress_locked();
+        // One write per report: stderr is unbuffered and may be shared with other writers.
+        m_message.assign(program);
+        m_message.append(": ").append(file).push_back(':');
+        m_message.append(std::to_string(line)).append(": ");
+        // A JSON syntax error quotes the text it gave up on, which can be the whole line.
+        if (reason.size() > max_reason_bytes) m_message.append(reason.substr(0, max_reason_bytes)).append("...");
+        else m_message.append(reason);
+        m_message.push_back('\n');
+        std::fwrite(m_message.data(), 1, m_message.size(), stderr);
     }
 
-    void stop() {
-        m_seconds = std::chrono::duration<double>(Clock::now() - m_started).count();
+    // At most once a second: "N events, R events/s", overwritten in place.
+    void progress(std::uint64_t events) {
+        const std::lock_guard<std::mutex> lock(m_mutex);
+        const Clock::time_point now = Clock::now();
+        if (now - m_last_progress < std::chrono::seconds(1)) return;
+        m_last_progress = now;
+        const double seconds = std::chrono::duration<double>(now - m_started).count();
+        char text[128];
+        const int n = std::snprintf(text, sizeof text, "\r%s: %llu events, %.0f events/s", program.data(),
+                                    static_cast<unsigned long long>(events),
+                                    seconds > 0 ? static_cast<double>(events) / seconds : 0.0);
+        if (n <= 0) return;
+        const auto length = std::min(static_cast<std::size_t>(n), sizeof text - 1);
+        std::fwrite(text, 1, length, stderr);
+        m_progress_width = length - 1; // without the '\r'
+    }
+
+    // Before another message: the progress line must not be left under it.
+    void clear_progress() {
+        const std::lock_guard<std::mutex> lock(m_mutex);
+        clear_progress_locked();
+    }
+
+    // Once every line has been ingested: the progress line goes, the note on unreported lines comes.
+    void finish() {
         clear_progress();
         if (m_reported > max_reported_lines) {
             const std::uint64_t more = m_reported - max_reported_lines;
@@ -218,8 +297,249 @@ public:
         }
     }
 
-    // Replays one input. Returns false, having said why, when it cannot be read to the end.
-    bool run(std::FILE* in, const std::string& name) {
+private:
+    void clear_progress_locked() {
+        if (m_progress_width == 0) return;
+        std::string blank(m_progress_width + 2, ' ');
+        blank.front() = '\r';
+        blank.back() = '\r';
+        std::fwrite(blank.data(), 1, blank.size(), stderr);
+        m_progress_width = 0;
+    }
+
+    const bool m_quiet;
+    const bool m_progress;
+    std::mutex m_mutex;
+    std::string m_message;
+    std::uint64_t m_reported = 0;
+    std::size_t m_progress_width = 0;
+    Clock::time_point m_started{};
+    Clock::time_point m_last_progress{};
+};
+
+// Parses one line and ingests it into the store. One per ingesting thread: the event and the
+// error message are reused for every line, so that once warm a line costs no allocation of ours.
+template <class Store>
+class Ingester {
+public:
+    Ingester(Store& store, Reporter& reporter) : m_store(store), m_reporter(reporter) { m_error.reserve(256); }
+
+    void operator()(const std::string& file, std::uint64_t line, std::string_view text) {
+        if (!mqtt_presence::parse_alibaba_event(text, m_event, m_error)) {
+            reject(file, line, m_error);
+            return;
+        }
+        const mqtt_presence::Outcome outcome = m_store.ingest(m_event);
+        if (outcome.status == mqtt_presence::Status::invalid) reject(file, line, outcome.error);
+    }
+
+    // Every line handed over has been ingested once this returns (nothing to wait for here).
+    void finish() {}
+
+    [[nodiscard]] std::uint64_t rejected() const noexcept { return m_rejected; }
+
+private:
+    void reject(const std::string& file, std::uint64_t line, std::string_view reason) {
+        ++m_rejected;
+        m_reporter.reject(file, line, reason);
+    }
+
+    Store& m_store;
+    Reporter& m_reporter;
+    mqtt_presence::Event m_event;
+    std::string m_error;
+    std::uint64_t m_rejected = 0;
+};
+
+// A block of lines on its way from the reading thread to a worker. The lines are copied: the
+// read buffer they came from is reused for the next chunk while the worker is still parsing.
+struct Batch {
+    struct Line {
+        std::uint64_t number; // within the file, for reports
+        std::size_t offset;   // into text
+        std::size_t size;
+    };
+    const std::string* file = nullptr; // every line of a block is from the same file
+    std::string text;                  // the lines back to back; its capacity is kept for reuse
+    std::vector<Line> lines;
+};
+
+// A bounded queue of reusable blocks from the reading thread (the only producer) to one worker
+// (its only consumer). The reader fills the next free slot in place and publishes it; the
+// worker takes it, ingests it and releases it. With every slot in flight the reader waits for
+// this worker, so memory stays bounded however far behind the workers are.
+//
+// One condition variable serves both directions: the reader waits only when every slot is in
+// flight and the worker only when none is, so they never wait at the same time.
+class BatchQueue {
+public:
+    explicit BatchQueue(std::size_t depth) : m_slots(depth) {}
+
+    // Reader: the next free slot, emptied, to fill and then publish().
+    Batch& acquire() {
+        std::unique_lock<std::mutex> lock(m_mutex);
+        m_ready.wait(lock, [&] { return m_in_flight < m_slots.size(); });
+        Batch& batch = m_slots[m_tail];
+        lock.unlock();
+        batch.file = nullptr;
+        batch.text.clear();
+        batch.lines.clear();
+        return batch;
+    }
+
+    // Reader: hands the slot from acquire() to the worker.
+    void publish() {
+        {
+            const std::lock_guard<std::mutex> lock(m_mutex);
+            m_tail = (m_tail + 1) % m_slots.size();
+            ++m_in_flight;
+        }
+        m_ready.notify_one();
+    }
+
+    // Reader: nothing more will be published.
+    void close() {
+        {
+            const std::lock_guard<std::mutex> lock(m_mutex);
+            m_closed = true;
+        }
+        m_ready.notify_one();
+    }
+
+    // Worker: the oldest published block, or nullptr once the queue is closed and drained.
+    Batch* next() {
+        std::unique_lock<std::mutex> lock(m_mutex);
+        m_ready.wait(lock, [&] { return m_in_flight > 0 || m_closed; });
+        return m_in_flight > 0 ? &m_slots[m_head] : nullptr;
+    }
+
+    // Worker: done with the block from next(); its slot is free again.
+    void release() {
+        {
+            const std::lock_guard<std::mutex> lock(m_mutex);
+            m_head = (m_head + 1) % m_slots.size();
+            --m_in_flight;
+        }
+        m_ready.notify_one();
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_ready;
+    std::vector<Batch> m_slots;
+    std::size_t m_head = 0;      // the worker's next slot
+    std::size_t m_tail = 0;      // the reader's next slot
+    std::size_t m_in_flight = 0; // published and not yet released
+    bool m_closed = false;
+};
+
+// --threads N > 1: deals the lines, in blocks, round-robin to N workers that parse and ingest
+// them into one concurrent store. Used as the line sink of the reading thread, like Ingester.
+class Dispatcher {
+public:
+    using Store = mqtt_presence::ClientStatusStore<mqtt_presence::ConcurrentStorage>;
+
+    Dispatcher(Store& store, Reporter& reporter, std::size_t threads) {
+        m_workers.reserve(threads);
+        for (std::size_t i = 0; i < threads; ++i) m_workers.push_back(std::make_unique<Worker>(store, reporter));
+        try {
+            for (const auto& worker : m_workers) worker->thread = std::thread(&Worker::run, worker.get());
+        } catch (...) {
+            stop();
+            throw;
+        }
+    }
+
+    Dispatcher(const Dispatcher&) = delete;
+    Dispatcher& operator=(const Dispatcher&) = delete;
+
+    // Also on the way out of an error: the workers must be gone before the store is.
+    ~Dispatcher() { stop(); }
+
+    void operator()(const std::string& file, std::uint64_t line, std::string_view text) {
+        if (m_batch != nullptr && m_batch->file != &file) publish(); // a block holds one file's lines
+        if (m_batch == nullptr) {
+            m_batch = &m_workers[m_next]->queue.acquire();
+            m_batch->file = &file;
+        }
+        m_batch->lines.push_back(Batch::Line{line, m_batch->text.size(), text.size()});
+        m_batch->text.append(text);
+        if (m_batch->lines.size() == batch_lines || m_batch->text.size() >= batch_bytes) publish();
+    }
+
+    // Hands over the last block and waits until every line has been ingested. Rethrows what
+    // stopped a worker (only std::bad_alloc and the like: bad input is reported, not thrown).
+    void finish() {
+        if (m_batch != nullptr) publish();
+        stop();
+        for (const auto& worker : m_workers)
+            if (worker->failure) std::rethrow_exception(worker->failure);
+    }
+
+    // Lines the workers rejected; complete after finish().
+    [[nodiscard]] std::uint64_t rejected() const noexcept {
+        std::uint64_t total = 0;
+        for (const auto& worker : m_workers) total += worker->ingester.rejected();
+        return total;
+    }
+
+private:
+    struct Worker {
+        Worker(Store& store, Reporter& reporter) : queue(batches_per_worker), ingester(store, reporter) {}
+
+        void run() {
+            while (Batch* batch = queue.next()) {
+                // After a failure the worker still drains its queue, so that the reader never
+                // waits for it forever; finish() reports the failure.
+                if (!failure) {
+                    try {
+                        const std::string_view text = batch->text;
+                        for (const Batch::Line& line : batch->lines)
+                            ingester(*batch->file, line.number, text.substr(line.offset, line.size));
+                    } catch (...) {
+                        failure = std::current_exception();
+                    }
+                }
+                queue.release();
+            }
+        }
+
+        BatchQueue queue;
+        Ingester<Store> ingester;
+        std::exception_ptr failure; // written by the worker, read after it is joined
+        std::thread thread;
+    };
+
+    void publish() {
+        m_workers[m_next]->queue.publish();
+        m_batch = nullptr;
+        m_next = (m_next + 1) % m_workers.size();
+    }
+
+    // Closes every queue and joins every worker, once they have drained their queues.
+    void stop() noexcept {
+        for (const auto& worker : m_workers) worker->queue.close();
+        for (const auto& worker : m_workers)
+            if (worker->thread.joinable()) worker->thread.join();
+    }
+
+    std::vector<std::unique_ptr<Worker>> m_workers; // Worker holds a mutex: it stays put
+    Batch* m_batch = nullptr;                       // the block being filled, if any
+    std::size_t m_next = 0;                         // the worker it is for
+};
+
+// Splits the input into lines and hands every non-blank one, with its file name and line
+// number, to a sink: sink(file, line, text). One instance reads every input file, in order.
+class LineReader {
+public:
+    explicit LineReader(Reporter& reporter) : m_reporter(reporter) {
+        // Room for the longest acceptable partial line (plus a '\r') and one more chunk after it.
+        m_buffer.resize(max_line_bytes + 1 + read_chunk_bytes);
+    }
+
+    // Reads one input to its end. Returns false when it cannot (read_error() then says why).
+    template <class Sink>
+    bool run(std::FILE* in, const std::string& name, Sink& sink) {
         m_file = &name;
         m_line = 0;
         char* const buffer = m_buffer.data();
@@ -230,12 +550,10 @@ public:
             const std::size_t got = std::fread(buffer + end, 1, read_chunk_bytes, in);
             if (got == 0) {
                 if (std::ferror(in) != 0) {
-                    const int err = errno;
-                    clear_progress();
-                    complain("cannot read " + name + ": " + std::strerror(err));
+                    m_read_error = errno;
                     return false;
                 }
-                if (!skipping && end > begin) on_line(buffer + begin, end - begin); // no final newline
+                if (!skipping && end > begin) on_line(buffer + begin, end - begin, sink); // no final newline
                 return true;
             }
             end += got;
@@ -244,7 +562,7 @@ public:
                 if (skipping)
                     skipping = false; // the tail of a line already counted and reported
                 else
-                    on_line(buffer + begin, length);
+                    on_line(buffer + begin, length, sink);
                 begin += length + 1;
             }
             if (!skipping && end - begin > max_line_bytes + 1) {
@@ -263,42 +581,16 @@ public:
         }
     }
 
-    [[nodiscard]] nlohmann::ordered_json summary() const {
-        const mqtt_presence::Counters& c = m_store.counters();
-        nlohmann::ordered_json out;
-        out["events"] = m_events;
-        out["applied"] = c.applied + c.superseded + c.behind_watermark + c.stale;
-        out["duplicates"] = c.duplicates;
-        out["refused"] = c.refused;
-        out["rejected"] = m_rejected;
-        out["superseded"] = c.superseded;
-        out["behind_watermark"] = c.behind_watermark;
-        out["stale"] = c.stale;
-        out["went_online"] = c.went_online;
-        out["went_offline"] = c.went_offline;
-        out["clients"] = m_store.size();
-        out["online"] = m_store.online_count();
-        // Microseconds are plenty, and keep the number short.
-        const double seconds = static_cast<double>(static_cast<std::int64_t>(m_seconds * 1e6 + 0.5)) / 1e6;
-        out["seconds"] = seconds;
-        out["events_per_sec"] =
-            seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(m_events) / m_seconds + 0.5) : std::uint64_t{0};
-        return out;
-    }
-
-    // The online client ids in byte order, so that two runs can be compared with diff.
-    [[nodiscard]] std::vector<std::string> online_ids() const {
-        std::vector<std::string> ids;
-        ids.reserve(m_store.online_count());
-        m_store.for_each_online([&](std::string_view id) { ids.emplace_back(id); });
-        std::sort(ids.begin(), ids.end());
-        return ids;
-    }
+    [[nodiscard]] int read_error() const noexcept { return m_read_error; }
+    [[nodiscard]] std::uint64_t events() const noexcept { return m_events; }
+    // Lines rejected here, before any parsing (too long); the sink counts the rest.
+    [[nodiscard]] std::uint64_t rejected() const noexcept { return m_rejected; }
 
 private:
-    void on_line(const char* data, std::size_t size) {
+    template <class Sink>
+    void on_line(const char* data, std::size_t size, Sink& sink) {
         ++m_line;
-        if (m_progress && (++m_lines_total & progress_check_mask) == 0) show_progress();
+        if (m_reporter.wants_progress() && (++m_lines_total & progress_check_mask) == 0) m_reporter.progress(m_events);
         if (size != 0 && data[size - 1] == '\r') --size;
         if (size > max_line_bytes) { // whatever it holds, as when it is caught before its end
             ++m_events;
@@ -309,76 +601,57 @@ private:
         while (first < size && (data[first] == ' ' || data[first] == '\t' || data[first] == '\r')) ++first;
         if (first == size) return;
         ++m_events;
-        if (!mqtt_presence::parse_alibaba_event(std::string_view(data, size), m_event, m_error)) {
-            reject(m_error);
-            return;
-        }
-        const mqtt_presence::Outcome outcome = m_store.ingest(m_event);
-        if (outcome.status == mqtt_presence::Status::invalid) reject(outcome.error);
+        sink(*m_file, m_line, std::string_view(data, size));
     }
 
     void reject(std::string_view reason) {
         ++m_rejected;
-        if (m_quiet) return;
-        if (++m_reported > max_reported_lines) return; // counted for the final note
-        clear_progress();
-        // One write per report: stderr is unbuffered and may be shared with other writers.
-        m_message.assign(program);
-        m_message.append(": ").append(*m_file).push_back(':');
-        m_message.append(std::to_string(m_line)).append(": ");
-        // A JSON syntax error quotes the text it gave up on, which can be the whole line.
-        if (reason.size() > max_reason_bytes) m_message.append(reason.substr(0, max_reason_bytes)).append("...");
-        else m_message.append(reason);
-        m_message.push_back('\n');
-        std::fwrite(m_message.data(), 1, m_message.size(), stderr);
+        m_reporter.reject(*m_file, m_line, reason);
     }
 
-    void show_progress() {
-        const Clock::time_point now = Clock::now();
-        if (now - m_last_progress < std::chrono::seconds(1)) return;
-        m_last_progress = now;
-        const double seconds = std::chrono::duration<double>(now - m_started).count();
-        char text[128];
-        const int n = std::snprintf(text, sizeof text, "\r%s: %llu events, %.0f events/s", program.data(),
-                                    static_cast<unsigned long long>(m_events),
-                                    seconds > 0 ? static_cast<double>(m_events) / seconds : 0.0);
-        if (n <= 0) return;
-        const auto length = std::min(static_cast<std::size_t>(n), sizeof text - 1);
-        std::fwrite(text, 1, length, stderr);
-        m_progress_width = length - 1; // without the '\r'
-    }
-
-    // The progress line must not be left under an error report or the final summary.
-    void clear_progress() {
-        if (m_progress_width == 0) return;
-        std::string blank(m_progress_width + 2, ' ');
-        blank.front() = '\r';
-        blank.back() = '\r';
-        std::fwrite(blank.data(), 1, blank.size(), stderr);
-        m_progress_width = 0;
-    }
-
-    mqtt_presence::ClientStatusStore<> m_store;
-    // Reused for every line: once warm, a line costs no allocation of ours.
-    mqtt_presence::Event m_event;
-    std::string m_error;
-    std::string m_message;
+    Reporter& m_reporter;
     std::vector<char> m_buffer;
-
     const std::string* m_file = nullptr;
     std::uint64_t m_line = 0; // 1-based within the current file, blank lines included
     std::uint64_t m_events = 0;
     std::uint64_t m_rejected = 0;
-    std::uint64_t m_reported = 0;
-
-    bool m_quiet;
-    bool m_progress;
     std::uint64_t m_lines_total = 0;
-    std::size_t m_progress_width = 0;
-    Clock::time_point m_started{};
-    Clock::time_point m_last_progress{};
-    double m_seconds = 0;
+    int m_read_error = 0;
 };
+
+template <class Store>
+nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::uint64_t rejected, double wall_seconds) {
+    const mqtt_presence::Counters c = store.counters();
+    nlohmann::ordered_json out;
+    out["events"] = events;
+    out["applied"] = c.applied + c.superseded + c.behind_watermark + c.stale;
+    out["duplicates"] = c.duplicates;
+    out["refused"] = c.refused;
+    out["rejected"] = rejected;
+    out["superseded"] = c.superseded;
+    out["behind_watermark"] = c.behind_watermark;
+    out["stale"] = c.stale;
+    out["went_online"] = c.went_online;
+    out["went_offline"] = c.went_offline;
+    out["clients"] = store.size();
+    out["online"] = store.online_count();
+    // Microseconds are plenty, and keep the number short.
+    const double seconds = static_cast<double>(static_cast<std::int64_t>(wall_seconds * 1e6 + 0.5)) / 1e6;
+    out["seconds"] = seconds;
+    out["events_per_sec"] = seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(events) / wall_seconds + 0.5)
+                                        : std::uint64_t{0};
+    return out;
+}
+
+// The online client ids in byte order, so that two runs can be compared with diff.
+template <class Store>
+std::vector<std::string> online_ids(const Store& store) {
+    std::vector<std::string> ids;
+    ids.reserve(store.online_count());
+    store.for_each_online([&](std::string_view id) { ids.emplace_back(id); });
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
 
 bool write_online(const std::string& path, const std::vector<std::string>& ids) {
     std::FILE* out = std::fopen(path.c_str(), "wb");
@@ -399,6 +672,72 @@ bool write_online(const std::string& path, const std::vector<std::string>& ids) 
     return true;
 }
 
+// The store, or nullptr having said why the options are unusable.
+template <class Store>
+std::unique_ptr<Store> make_store(const mqtt_presence::Options& options) {
+    try {
+        return std::make_unique<Store>(options);
+    } catch (const std::invalid_argument& e) {
+        complain(e.what());
+        return nullptr;
+    }
+}
+
+// Replays every input, in order, through `sink` into `store`; then writes --online-out and
+// the summary. Returns the exit status.
+template <class Store, class Sink>
+int replay(const Config& config, Reporter& reporter, const Store& store, Sink& sink) {
+    LineReader reader(reporter);
+    const std::string stdin_name = "<stdin>";
+    const Clock::time_point started = Clock::now();
+    reporter.start(started);
+    // A read error stops the replay; the lines already handed over are ingested first, so that
+    // their reports come before the error.
+    const auto cannot_read = [&](const std::string& name) {
+        const int err = reader.read_error();
+        sink.finish();
+        reporter.clear_progress();
+        complain("cannot read " + name + ": " + std::strerror(err));
+        return 1;
+    };
+    for (const std::string& file : config.files) {
+        if (file == "-") {
+#ifdef _WIN32
+            (void)_setmode(_fileno(stdin), _O_BINARY); // CRLF is handled here, and ^Z is data
+#endif
+            if (!reader.run(stdin, stdin_name, sink)) return cannot_read(stdin_name);
+            std::clearerr(stdin); // "-" may be given again; it then reads nothing more
+            continue;
+        }
+        std::FILE* in = std::fopen(file.c_str(), "rb");
+        if (in == nullptr) {
+            const int err = errno;
+            sink.finish();
+            reporter.finish();
+            complain("cannot open " + file + ": " + std::strerror(err));
+            return 1;
+        }
+        const bool ok = reader.run(in, file, sink);
+        std::fclose(in);
+        if (!ok) return cannot_read(file);
+    }
+    sink.finish();
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    reporter.finish();
+
+    int status = 0;
+    if (!config.online_out.empty() && !write_online(config.online_out, online_ids(store))) status = 1;
+
+    std::string line = summary(store, reader.events(), reader.rejected() + sink.rejected(), seconds).dump();
+    line.push_back('\n');
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    if (std::fflush(stdout) != 0) {
+        complain(std::string("cannot write the summary: ") + std::strerror(errno));
+        return 1;
+    }
+    return status;
+}
+
 int run(int argc, char** argv) {
     Config config;
     switch (parse_args(argc, argv, config)) {
@@ -407,49 +746,19 @@ int run(int argc, char** argv) {
     case ArgsResult::run: break;
     }
 
-    std::unique_ptr<Replay> replay;
-    try {
-        replay = std::make_unique<Replay>(config.options, config.quiet, MQTT_PRESENCE_REPLAY_ISATTY(stderr));
-    } catch (const std::invalid_argument& e) {
-        complain(e.what());
-        return 2;
+    Reporter reporter(config.quiet, MQTT_PRESENCE_REPLAY_ISATTY(stderr));
+    if (config.threads == 1) {
+        // One thread: the single-threaded store, no locks and no hand-off.
+        using Store = mqtt_presence::ClientStatusStore<>;
+        const std::unique_ptr<Store> store = make_store<Store>(config.options);
+        if (store == nullptr) return 2;
+        Ingester<Store> sink(*store, reporter);
+        return replay(config, reporter, *store, sink);
     }
-
-    const std::string stdin_name = "<stdin>";
-    replay->start();
-    for (const std::string& file : config.files) {
-        if (file == "-") {
-#ifdef _WIN32
-            (void)_setmode(_fileno(stdin), _O_BINARY); // CRLF is handled here, and ^Z is data
-#endif
-            if (!replay->run(stdin, stdin_name)) return 1;
-            std::clearerr(stdin); // "-" may be given again; it then reads nothing more
-            continue;
-        }
-        std::FILE* in = std::fopen(file.c_str(), "rb");
-        if (in == nullptr) {
-            const int err = errno;
-            replay->stop();
-            complain("cannot open " + file + ": " + std::strerror(err));
-            return 1;
-        }
-        const bool ok = replay->run(in, file);
-        std::fclose(in);
-        if (!ok) return 1;
-    }
-    replay->stop();
-
-    int status = 0;
-    if (!config.online_out.empty() && !write_online(config.online_out, replay->online_ids())) status = 1;
-
-    std::string line = replay->summary().dump();
-    line.push_back('\n');
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    if (std::fflush(stdout) != 0) {
-        complain(std::string("cannot write the summary: ") + std::strerror(errno));
-        return 1;
-    }
-    return status;
+    const std::unique_ptr<Dispatcher::Store> store = make_store<Dispatcher::Store>(config.options);
+    if (store == nullptr) return 2;
+    Dispatcher sink(*store, reporter, config.threads); // declared after the store: joined before it goes
+    return replay(config, reporter, *store, sink);
 }
 
 } // namespace

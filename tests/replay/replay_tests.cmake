@@ -1,9 +1,11 @@
 # End-to-end tests of the replay tool: each runs the real binary from a `cmake -P` script in
-# tests/replay/ (helpers in common.cmake) and checks exact results worked out by hand.
-foreach(_replay_case sample malformed sorted stdin files errors crlf limits options)
+# tests/replay/ (helpers in common.cmake) and checks exact results worked out by hand, or, for
+# generated streams (GEN, from support/support.cmake), the true online set.
+foreach(_replay_case sample malformed sorted stdin files errors crlf limits options threads)
   add_test(NAME replay.${_replay_case}
     COMMAND "${CMAKE_COMMAND}"
       "-DREPLAY=$<TARGET_FILE:mqtt_presence_replay>"
+      "-DGEN=$<TARGET_FILE:mqtt_presence_gen_history>"
       "-DEXAMPLES=${PROJECT_SOURCE_DIR}/examples/data"
       "-DWORK=${CMAKE_CURRENT_BINARY_DIR}/replay/${_replay_case}"
       -P "${CMAKE_CURRENT_SOURCE_DIR}/replay/${_replay_case}.cmake")
