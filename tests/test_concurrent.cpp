@@ -80,14 +80,7 @@ constexpr std::size_t reported_mismatches = 3;
 constexpr std::size_t epoch_deliveries = 256;
 constexpr std::int64_t epoch_span_ms = hour_ms;
 
-std::uint64_t run_seed() {
-    const char* text = std::getenv("MQTT_PRESENCE_SEED");
-    if (text == nullptr || *text == '\0') return default_seed;
-    char* end = nullptr;
-    const unsigned long long value = std::strtoull(text, &end, 0);
-    if (end == nullptr || *end != '\0') throw std::invalid_argument(std::string("MQTT_PRESENCE_SEED is not a number: ") + text);
-    return static_cast<std::uint64_t>(value);
-}
+std::uint64_t run_seed() { return mqtt_presence::testing::seed_from_environment(default_seed); }
 
 Options store_options() {
     Options options;

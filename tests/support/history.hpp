@@ -31,7 +31,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <stdexcept>
 #include <optional>
 #include <random>
 #include <string>
@@ -43,6 +45,17 @@
 #include <mqtt_presence/event.hpp>
 
 namespace mqtt_presence::testing {
+
+/// The seed named by the environment variable MQTT_PRESENCE_SEED, else `fallback`, so that a
+/// failing run can be repeated exactly. Throws std::invalid_argument for a value that is not a number.
+inline std::uint64_t seed_from_environment(std::uint64_t fallback) {
+    const char* text = std::getenv("MQTT_PRESENCE_SEED");
+    if (text == nullptr || *text == '\0') return fallback;
+    char* end = nullptr;
+    const unsigned long long value = std::strtoull(text, &end, 0);
+    if (end == nullptr || *end != '\0') throw std::invalid_argument(std::string("MQTT_PRESENCE_SEED is not a number: ") + text);
+    return static_cast<std::uint64_t>(value);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Randomness
