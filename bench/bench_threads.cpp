@@ -102,7 +102,8 @@ bool parse_args(int argc, char** argv, Args& args) {
 
 // Runs task(i) for i in [0, tasks) on every core; rethrows the first exception of a task.
 void on_every_core(std::size_t tasks, const std::function<void(std::size_t)>& task) {
-    const std::size_t threads = std::max<std::size_t>(1, std::min<std::size_t>(tasks, std::thread::hardware_concurrency()));
+    const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
+    const std::size_t threads = std::min(tasks, cores);
     std::atomic<std::size_t> next{0};
     std::vector<std::exception_ptr> failures(threads);
     std::vector<std::thread> pool;
@@ -212,7 +213,8 @@ Stream generate(const Args& args) {
 double thread_cpu_seconds() noexcept {
 #ifdef CLOCK_THREAD_CPUTIME_ID
     timespec ts{};
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 #endif
     return 0;
 }
@@ -390,7 +392,8 @@ int run(int argc, char** argv) {
         const auto [lo, hi] = std::minmax_element(configuration.rates.begin(), configuration.rates.end());
         if (configuration.concurrent && configuration.threads == 1) one_thread = med;
         char ratio[32] = "";
-        if (configuration.concurrent && configuration.threads > 1) std::snprintf(ratio, sizeof ratio, "%.2fx", med / one_thread);
+        if (configuration.concurrent && configuration.threads > 1)
+            std::snprintf(ratio, sizeof ratio, "%.2fx", med / one_thread);
         std::printf("%-26s %-17s %7zu %12.0f %12.0f %12.0f %10.0f %6.2f %8s\n",
                     configuration.path == Path::parsed ? "(a) parsed -> ingest" : "(b) JSON -> parse + ingest",
                     configuration.concurrent ? "ConcurrentStorage" : "InMemoryStorage", configuration.threads, med, *lo,
