@@ -22,8 +22,16 @@
 // work); a start barrier. The clock runs from the barrier's release until the last thread is
 // done: not generation, not starting threads, not destroying the store. Every configuration is
 // measured --runs times, the configurations taking turns so that a burst of load from elsewhere
-// hits them all alike; the table gives the median and the range. Every measurement must end in
-// the same state (clients, online): a mismatch is reported and the exit status is 1.
+// hits them all alike; the table gives the median and the range.
+//
+// Every measurement must ingest every event and end with the same clients, and every
+// one-thread measurement with the same online clients; else the exit status is 1. Threads that
+// run free drift apart, by tens of thousands of events when one is preempted or a little
+// slower: an event may then be applied after an event of its client more than the 24 h
+// retention newer, where rule 5 promises nothing, and the online count of a multi-threaded run
+// may differ by a few clients. That is reported, not failed: the replay tool, whose bounded
+// queues keep its threads within a few thousand lines of each other, is where the final state
+// is checked.
 //
 // Where the system has per-thread CPU clocks (Linux, the BSDs, macOS), the table also gives the
 // CPU time per event summed over the threads, and how many cores the threads got on average
@@ -355,6 +363,7 @@ int run(int argc, char** argv) {
     };
     const std::string load_before = load_average();
     bool consistent = true;
+    std::size_t drifted = 0; // multi-threaded runs whose online count differs (see the top)
     Measurement first{};
     for (std::size_t r = 0; r < args.runs; ++r) {
         for (std::size_t c = 0; c < configurations.size(); ++c) {
@@ -364,10 +373,15 @@ int run(int argc, char** argv) {
             configuration.cpu_ns.push_back(m.cpu_ns_per_event);
             configuration.cores.push_back(m.cores);
             if (r == 0 && c == 0) first = m;
-            if (m.failures != 0 || m.clients != first.clients || m.online != first.online) {
+            const bool online_differs = m.online != first.online;
+            if (m.failures != 0 || m.clients != first.clients || (online_differs && configuration.threads == 1)) {
                 std::fprintf(stderr, "MISMATCH: run %zu, configuration %zu: %zu clients, %zu online, %llu failures\n",
                              r + 1, c + 1, m.clients, m.online, static_cast<unsigned long long>(m.failures));
                 consistent = false;
+            } else if (online_differs) {
+                std::fprintf(stderr, "note: run %zu, configuration %zu (%zu threads): %zu online\n", r + 1, c + 1,
+                             configuration.threads, m.online);
+                ++drifted;
             }
         }
         std::fprintf(stderr, "round %zu/%zu done\n", r + 1, args.runs);
@@ -379,8 +393,13 @@ int run(int argc, char** argv) {
                 static_cast<unsigned long long>(args.seed), args.runs);
     std::printf("machine: %u hardware threads; load average before %s, after %s\n",
                 std::thread::hardware_concurrency(), load_before.c_str(), load_average().c_str());
-    std::printf("final state of every run: %zu clients, %zu online%s\n", first.clients, first.online,
-                consistent ? "" : " (NOT every run: see MISMATCH above)");
+    std::printf("final state: %zu clients, %zu online%s", first.clients, first.online,
+                consistent ? "" : " (NOT in every run: see MISMATCH above)");
+    if (drifted != 0)
+        std::printf("; %zu multi-threaded run(s) ended with another online count\n"
+                    "(free-running threads drift apart: see the header of bench_threads.cpp)",
+                    drifted);
+    std::printf("\n");
     std::printf("medians of %zu runs; CPU ns/ev: CPU time per event summed over the threads; cores: CPU time /\n"
                 "wall time (below the thread count: the threads waited for a core or a lock)\n\n",
                 args.runs);

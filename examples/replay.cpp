@@ -35,14 +35,16 @@
 // Threads: --threads 1 (the default) reads, parses and ingests on one thread, into the default
 // single-threaded store. --threads N > 1 is how a consumer with a pool of listener threads
 // feeds one store: the reading thread deals the lines round-robin, in blocks of a few hundred,
-// to N workers that parse and ingest them into a store over ConcurrentStorage. Consecutive
-// events of one client then race, and may be applied in another order than the file's. The
-// final state does not depend on that order (README.md, "The rules": late, reordered and
-// duplicated delivery is the normal case), so events, rejected, clients, online and the
-// --online-out list are those of a one-thread run; the outcome breakdown (applied, duplicates,
-// refused, superseded, behind_watermark, stale, went_online, went_offline) says what each event
-// did in the order it was applied, and may differ from run to run. Bad lines are reported with
-// their own FILE:LINE, but not necessarily in file order.
+// to N workers that parse and ingest them into a store over ConcurrentStorage. Lines near each
+// other then race, so one client's events may be applied in another order than the file's,
+// though never further apart than the blocks in flight (a few thousand lines: the queues are
+// bounded). Within the limits of the rules (README.md, "The rules"; above all rule 5: no event
+// applied after an event of its client newer by more than --retention-ms), the final state does
+// not depend on that order, so events, rejected, clients, online and the --online-out list are
+// those of a one-thread run. The outcome breakdown (applied, duplicates, refused, superseded,
+// behind_watermark, stale, went_online, went_offline) says what each event did in the order it
+// was applied, and may differ from run to run. Bad lines are reported with their own FILE:LINE,
+// but not necessarily in file order.
 
 #include <algorithm>
 #include <cerrno>
@@ -101,7 +103,8 @@ constexpr std::size_t batch_lines = 256;
 constexpr std::size_t batch_bytes = std::size_t{64} << 10;
 // Blocks per worker in flight (being filled, queued or parsed). Enough that neither side waits
 // for the other while both are busy; few enough to bound memory: N x 4 blocks of about 64 KiB
-// (a block grows past that only to hold a single line of up to 1 MiB).
+// (a block grows past that only to hold a single line of up to 1 MiB), and to bound how far
+// apart two lines ingested at the same time can be in the input: about N x 5 blocks.
 constexpr std::size_t batches_per_worker = 4;
 
 constexpr const char* usage_text =
@@ -112,10 +115,11 @@ constexpr const char* usage_text =
     "\n"
     "options:\n"
     "  --online-out FILE          write the online client ids, sorted, one per line\n"
-    "  --threads N                parse and ingest on N threads (default 1); one client's\n"
-    "                             events then race: the final state (clients, online,\n"
-    "                             --online-out) is the same, but the outcome counts (applied,\n"
-    "                             duplicates, superseded, went_online, ...) may differ\n"
+    "  --threads N                parse and ingest on N threads (default 1); nearby lines then\n"
+    "                             race: the final state (clients, online, --online-out) is that\n"
+    "                             of one thread unless the input holds events more than the\n"
+    "                             retention late, but the outcome counts (applied, duplicates,\n"
+    "                             superseded, went_online, ...) may differ from run to run\n"
     "  --close-on-disconnect      a disconnect closes its connection too (default: only tcpclean)\n"
     "  --no-takeover              a newer connect never closes an older connection whose close\n"
     "                             was lost\n"

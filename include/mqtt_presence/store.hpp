@@ -159,6 +159,41 @@ public:
         return out;
     }
 
+    /// Applies the events [first, last) in order, exactly as ingest() on each one would, and
+    /// calls on_outcome(const Event&, const Outcome&) after each (an edge is reported there
+    /// once per flip). Faster than a loop of ingest() on a large store: with a storage that
+    /// offers prefetch(client_id), the records of the next few events are fetched from memory
+    /// while the current one is applied. `It` is a forward iterator over Event.
+    template <class It, class OnOutcome>
+    void ingest_batch(It first, It last, OnOutcome&& on_outcome) {
+        if constexpr (storage_concept::has_prefetch<Storage>::value) {
+            constexpr std::size_t ahead = 8;
+            It next = first;
+            for (std::size_t i = 0; i < ahead && next != last; ++i, ++next) m_storage.prefetch(next->client_id);
+            for (; first != last; ++first) {
+                if (next != last) {
+                    m_storage.prefetch(next->client_id);
+                    ++next;
+                }
+                const Event& event = *first;
+                const Outcome out = ingest(event);
+                on_outcome(event, out);
+            }
+        } else {
+            for (; first != last; ++first) {
+                const Event& event = *first;
+                const Outcome out = ingest(event);
+                on_outcome(event, out);
+            }
+        }
+    }
+
+    /// The same without a callback: the outcomes show in counters() and online_count().
+    template <class It>
+    void ingest_batch(It first, It last) {
+        ingest_batch(first, last, [](const Event&, const Outcome&) {});
+    }
+
     /// Rule 8: applies the broker's synchronous answer "client is (not) online as of as_of_ms".
     Outcome reconcile(std::string_view client_id, bool online, std::int64_t as_of_ms) {
         m_tallies.add(detail::tally_reconciles);

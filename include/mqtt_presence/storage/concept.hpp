@@ -15,6 +15,8 @@
 // | Storage{}                                                        | default-constructible (so that ClientStatusStore<Storage> is), or pass one to the constructor  |
 // | Storage::concurrent (optional)                                   | `static constexpr bool concurrent = true` if every member may be called from many threads at   |
 // |                                                                  | once; the store then keeps its counters atomic                                                 |
+// | cs.prefetch(id) (optional)                                       | a hint, no effect on state: start fetching the client's record into cache (ingest_batch calls  |
+// |                                                                  | it a few events ahead, so that memory latency overlaps with applying the current event)        |
 //
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
@@ -60,6 +62,13 @@ struct has_size : std::false_type {};
 template <class S>
 struct has_size<S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().size()), std::size_t>>>
     : std::true_type {};
+
+/// Whether S offers `prefetch(std::string_view client_id) const`: a hint that the client's
+/// record is wanted soon (ClientStatusStore::ingest_batch calls it a few events ahead).
+template <class S, class = void>
+struct has_prefetch : std::false_type {};
+template <class S>
+struct has_prefetch<S, std::void_t<decltype(std::declval<const S&>().prefetch(std::string_view{}))>> : std::true_type {};
 
 /// Whether S declares `static constexpr bool concurrent = true`: its members may be called from
 /// several threads at once, and the store then keeps its own counters thread-safe too.
