@@ -530,7 +530,11 @@ TEST_CASE("options are validated", "[rules][options]") {
     CHECK(validate(Options{}).empty());
     Options o;
     o.max_tombstones = 0;
-    CHECK(validate(o) == "max_tombstones must be at least 1");
+    CHECK(validate(o) == "max_tombstones must be between 1 and 1000");
+    o.max_tombstones = max_channel_cap;
+    CHECK(validate(o).empty());
+    o.max_tombstones = max_channel_cap + 1;
+    CHECK(validate(o) == "max_tombstones must be between 1 and 1000");
     o = Options{};
     o.takeover_tolerance_ms = -1;
     CHECK(validate(o) == "takeover_tolerance_ms must be between 0 and ten years");
@@ -540,6 +544,33 @@ TEST_CASE("options are validated", "[rules][options]") {
     o = Options{};
     o.max_open_channels = 0;
     CHECK_FALSE(validate(o).empty());
+    o.max_open_channels = 5000;
+    CHECK(validate(o) == "max_open_channels must be between 1 and 1000");
+}
+
+TEST_CASE("a record holds every time the rules can store", "[rules][record]") {
+    // Times are kept in 48 bits: the latest valid event time plus the largest tolerance must
+    // round-trip, and no_time must stay distinct from every time.
+    Options o;
+    o.takeover_tolerance_ms = 10LL * 366 * 24 * 3600 * 1000;
+    REQUIRE(validate(o).empty());
+    ClientRecord r;
+    CHECK(r.closed_through_ms == no_time);
+    r.closed_through_ms = max_time_ms + o.takeover_tolerance_ms;
+    CHECK(r.closed_through_ms == max_time_ms + o.takeover_tolerance_ms);
+    r.last_event_ms = 0;
+    CHECK(r.last_event_ms == 0);
+    r.last_event_ms = no_time;
+    CHECK(r.last_event_ms == no_time);
+    // Dropping a half-known tombstone (close seen, no connect) at the end of time widens the
+    // watermark by the tolerance: the largest time the rules store.
+    ClientRecord q;
+    o.max_tombstones = 1;
+    apply(q, Event{"GID_a@@@b", "aaaa000000000000000000000000000a", EventType::tcpclean, max_time_ms - 1, ""}, o);
+    apply(q, Event{"GID_a@@@b", "aaaa000000000000000000000000000b", EventType::tcpclean, max_time_ms, ""}, o);
+    CHECK(q.channels.size() == 1);
+    CHECK(q.closed_through_ms == max_time_ms - 1 + o.takeover_tolerance_ms);
+    CHECK(q.last_event_ms == max_time_ms);
 }
 
 TEST_CASE("describe() reports the client's presence in detail", "[rules][describe]") {

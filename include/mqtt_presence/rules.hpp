@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "detail/compact_string.hpp"
+#include "detail/packed_time.hpp"
 #include "detail/small_vector.hpp"
 #include "event.hpp"
 
@@ -34,12 +35,17 @@ struct Options {
     std::int64_t takeover_tolerance_ms = 60 * 1000;
     /// Rule 10: at most this many open channels per client (MQTT allows one; overlaps during a
     /// reconnect are brief). When full, a newer connect closes the oldest open channel.
+    /// At most max_channel_cap.
     std::uint32_t max_open_channels = 8;
     /// Rule 10: at most this many closed or half-known channels per client; the oldest go first.
+    /// At most max_channel_cap.
     std::uint32_t max_tombstones = 32;
     /// Maintenance (prune): a client offline and silent for this long is forgotten entirely.
     std::int64_t forget_offline_after_ms = 7LL * 24 * 3600 * 1000;
 };
+
+/// The largest value of Options::max_open_channels and Options::max_tombstones.
+inline constexpr std::uint32_t max_channel_cap = 1000;
 
 /// Empty if `options` are usable, else which one is not and why.
 [[nodiscard]] constexpr std::string_view validate(const Options& options) noexcept {
@@ -50,8 +56,10 @@ struct Options {
         return "takeover_tolerance_ms must be between 0 and ten years";
     if (options.forget_offline_after_ms < 0 || options.forget_offline_after_ms > ten_years_ms)
         return "forget_offline_after_ms must be between 0 and ten years";
-    if (options.max_open_channels < 1) return "max_open_channels must be at least 1";
-    if (options.max_tombstones < 1) return "max_tombstones must be at least 1";
+    if (options.max_open_channels < 1 || options.max_open_channels > max_channel_cap)
+        return "max_open_channels must be between 1 and 1000";
+    if (options.max_tombstones < 1 || options.max_tombstones > max_channel_cap)
+        return "max_tombstones must be between 1 and 1000";
     return {};
 }
 
@@ -79,11 +87,12 @@ enum class Cause : std::uint8_t {
     return {};
 }
 
-/// What the rules know of one channel (one TCP connection) of a client. 56 bytes.
+/// What the rules know of one channel (one TCP connection) of a client. 48 bytes, no padding.
+/// Times read and assign as std::int64_t (no_time when unset); each is kept in 6 bytes.
 struct Channel {
-    std::int64_t connect_ms = no_time;    ///< time of its connect, if seen
-    std::int64_t close_ms = no_time;      ///< when it closed, if closed
-    std::int64_t disconnect_ms = no_time; ///< time of its disconnect, if seen
+    detail::PackedTime connect_ms;        ///< time of its connect, if seen
+    detail::PackedTime close_ms;          ///< when it closed, if closed
+    detail::PackedTime disconnect_ms;     ///< time of its disconnect, if seen
     detail::CompactString<16> key;        ///< channel id (32 hex chars take 16 bytes)
     detail::CompactString<8> address;     ///< client "ip:port" (IPv4 takes 6 bytes)
     Cause close_cause = Cause::none;      ///< none while not closed
@@ -95,24 +104,27 @@ struct Channel {
     [[nodiscard]] bool open() const noexcept { return connected() && !closed(); }
     /// The newest time this entry carries (drives retention and eviction of tombstones).
     [[nodiscard]] std::int64_t latest_ms() const noexcept {
-        return std::max(connect_ms, std::max(close_ms, disconnect_ms));
+        return std::max<std::int64_t>(connect_ms, std::max<std::int64_t>(close_ms, disconnect_ms));
     }
 };
+static_assert(sizeof(Channel) == 48, "Channel is meant to be 48 bytes");
 
 /// Everything the store keeps about one client. The rules functions below are the only code
-/// that modifies it; storages keep it, copy it and may encode its fields.
+/// that modifies it; storages keep it, copy it and may encode its fields. 78 bytes with
+/// alignment 2 (one channel inline; more move to the heap); times read and assign as
+/// std::int64_t (no_time when unset).
 struct ClientRecord {
     /// Open channels, tombstones (closed) and half-known channels (a close seen, no connect yet).
     detail::SmallVector<Channel, 1> channels;
     /// Newest real connect ever seen (rule 6 compares against it).
-    std::int64_t latest_connect_ms = no_time;
+    detail::PackedTime latest_connect_ms;
     /// Watermark: a connect at or before it, of a channel not in `channels`, arrives closed.
     /// Raised by reconcile(offline), and when a tombstone is dropped (retention or cap).
-    std::int64_t closed_through_ms = no_time;
+    detail::PackedTime closed_through_ms;
     /// Newest event time of this client.
-    std::int64_t last_event_ms = no_time;
+    detail::PackedTime last_event_ms;
     /// Time of the last online→offline flip, and whether a disconnect preceded that close.
-    std::int64_t last_offline_ms = no_time;
+    detail::PackedTime last_offline_ms;
     bool last_offline_graceful = false;
 
     /// Rule 2: online ⇔ at least one open channel. O(channels).
@@ -147,6 +159,7 @@ struct ClientRecord {
         return best;
     }
 };
+static_assert(sizeof(ClientRecord) == 78, "ClientRecord is meant to be 78 bytes");
 
 /// What an event (or a reconcile) did to the record.
 enum class Status : std::uint8_t {
@@ -262,7 +275,7 @@ inline void end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, C
 // whose clock runs ahead: the takeover tolerance, which bounds that skew, covers it too.
 inline void drop_tombstone(ClientRecord& record, Channel* ch, const Options& options) noexcept {
     const std::int64_t covered = ch->latest_ms() + (ch->connected() ? 0 : options.takeover_tolerance_ms);
-    record.closed_through_ms = std::max(record.closed_through_ms, covered);
+    record.closed_through_ms = std::max<std::int64_t>(record.closed_through_ms, covered);
     record.channels.erase(ch);
 }
 
@@ -306,7 +319,7 @@ inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, con
         close_channel(*oldest_open, t, Cause::takeover, step);
     }
     // Rule 5 retention, in event time: tombstones far behind the client's newest event go.
-    const std::int64_t newest = std::max(record.last_event_ms, t);
+    const std::int64_t newest = std::max<std::int64_t>(record.last_event_ms, t);
     drop_tombstones_before(record, newest - options.tombstone_retention_ms, options);
     const std::size_t limit = options.max_tombstones - (kind == NewChannel::tombstone ? 1U : 0U);
     for (;;) {
@@ -351,7 +364,7 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
         // but it is still a real connect: rule 6 holds for the channels it supersedes.
         if (t <= record.closed_through_ms) {
             take_over(record, nullptr, t, options, step);
-            record.latest_connect_ms = std::max(record.latest_connect_ms, t);
+            record.latest_connect_ms = std::max<std::int64_t>(record.latest_connect_ms, t);
             return Status::behind_watermark;
         }
         if (is_superseded(record, t, options)) return Status::superseded;
@@ -372,7 +385,7 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
         ch = record.find(event.channel_id); // end_synthetic may have moved it
     }
     take_over(record, ch, t, options, step);
-    record.latest_connect_ms = std::max(record.latest_connect_ms, t);
+    record.latest_connect_ms = std::max<std::int64_t>(record.latest_connect_ms, t);
     return status;
 }
 
@@ -400,7 +413,7 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
             record.last_offline_graceful = true;
     } else {
         if (t <= record.closed_through_ms) return Status::stale; // its connect arrives closed anyway
-        const std::int64_t newest = std::max(record.last_event_ms, t);
+        const std::int64_t newest = std::max<std::int64_t>(record.last_event_ms, t);
         if (t < newest - options.tombstone_retention_ms) {
             // Older than the retention window: remember it by the watermark alone.
             record.closed_through_ms = t;
@@ -468,7 +481,7 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
         (status == Status::superseded && ch == nullptr))
         return unchanged(status);
-    record.last_event_ms = std::max(record.last_event_ms, event.time_ms);
+    record.last_event_ms = std::max<std::int64_t>(record.last_event_ms, event.time_ms);
     return finish(record, status, step);
 }
 
@@ -549,7 +562,7 @@ struct PruneResult {
             if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms)) return true;
         return false;
     }
-    const std::int64_t last = std::max(record.last_event_ms, record.closed_through_ms);
+    const std::int64_t last = std::max<std::int64_t>(record.last_event_ms, record.closed_through_ms);
     if (last < detail::minus(now_ms, options.forget_offline_after_ms)) return true;
     for (const Channel& ch : record.channels)
         if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms)) return true;
@@ -562,7 +575,7 @@ struct PruneResult {
 inline PruneResult prune(ClientRecord& record, std::int64_t now_ms, const Options& options) noexcept {
     PruneResult result;
     const bool online = record.online();
-    const std::int64_t last = std::max(record.last_event_ms, record.closed_through_ms);
+    const std::int64_t last = std::max<std::int64_t>(record.last_event_ms, record.closed_through_ms);
     if (!online && last < detail::minus(now_ms, options.forget_offline_after_ms)) {
         result.tombstones_dropped = record.channels.size();
         result.forgotten = true;

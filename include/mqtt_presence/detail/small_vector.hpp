@@ -1,13 +1,18 @@
 #pragma once
 // A vector that keeps its first N elements inside the object (a client's usual single channel
 // needs no allocation) and moves to the heap beyond that. Only what the records need: ordered
-// erase, push_back, copy and move. T must be nothrow-move-constructible.
+// erase, push_back, copy and move. T must be nothrow-move-constructible. At most 65535
+// elements. It adds 4 bytes to the inline elements and no alignment of its own (the heap
+// pointer is kept in the inline bytes), so SmallVector<T, 1> of a 48-byte, alignment-1 T
+// takes 52 bytes (alignment 2).
 // Plumbing: nothing outside the library should name it.
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <stdexcept>
+#include <cstring>
 #include <type_traits>
 #include <utility>
 
@@ -17,6 +22,8 @@ template <class T, std::size_t N>
 class SmallVector {
     static_assert(N >= 1, "SmallVector needs at least one inline element");
     static_assert(std::is_nothrow_move_constructible_v<T>, "SmallVector needs a nothrow move");
+    static_assert(N * sizeof(T) >= sizeof(T*), "SmallVector keeps its heap pointer in the inline bytes");
+    static_assert(N <= 255, "SmallVector: too many inline elements");
 
 public:
     using value_type = T;
@@ -49,8 +56,10 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return m_size; }
     [[nodiscard]] std::size_t capacity() const noexcept { return m_capacity; }
     [[nodiscard]] bool empty() const noexcept { return m_size == 0; }
-    [[nodiscard]] T* data() noexcept { return m_capacity > N ? m_heap : inline_data(); }
-    [[nodiscard]] const T* data() const noexcept { return m_capacity > N ? m_heap : inline_data(); }
+    [[nodiscard]] T* data() noexcept { return m_capacity > N ? heap() : inline_data(); }
+    [[nodiscard]] const T* data() const noexcept { return m_capacity > N ? heap() : inline_data(); }
+    /// The most elements it can hold.
+    static constexpr std::size_t max_size() noexcept { return 65535; }
     [[nodiscard]] T* begin() noexcept { return data(); }
     [[nodiscard]] T* end() noexcept { return data() + m_size; }
     [[nodiscard]] const T* begin() const noexcept { return data(); }
@@ -59,19 +68,22 @@ public:
     [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return data()[i]; }
     [[nodiscard]] T& back() noexcept { return data()[m_size - 1]; }
 
-    /// Makes room for `count` elements; strong guarantee.
+    /// Makes room for `count` elements; strong guarantee. Throws std::length_error beyond
+    /// max_size().
     void reserve(std::size_t count) {
         if (count <= m_capacity) return;
-        const std::size_t capacity = count < 2 * static_cast<std::size_t>(m_capacity) ? 2 * static_cast<std::size_t>(m_capacity) : count;
+        if (count > max_size()) throw std::length_error("mqtt_presence: SmallVector is full");
+        std::size_t capacity = count < 2 * static_cast<std::size_t>(m_capacity) ? 2 * static_cast<std::size_t>(m_capacity) : count;
+        if (capacity > max_size()) capacity = max_size();
         T* fresh = std::allocator<T>{}.allocate(capacity);
         T* old = data();
         for (std::size_t i = 0; i < m_size; ++i) {
             ::new (static_cast<void*>(fresh + i)) T(std::move(old[i]));
             old[i].~T();
         }
-        if (m_capacity > N) std::allocator<T>{}.deallocate(m_heap, m_capacity);
-        m_heap = fresh;
-        m_capacity = static_cast<std::uint32_t>(capacity);
+        if (m_capacity > N) std::allocator<T>{}.deallocate(old, m_capacity);
+        set_heap(fresh);
+        m_capacity = static_cast<std::uint16_t>(capacity);
     }
 
     /// Appends; strong guarantee (the element is built before anything moves).
@@ -95,19 +107,26 @@ public:
     }
 
 private:
+    [[nodiscard]] T* heap() const noexcept {
+        T* p = nullptr;
+        std::memcpy(&p, m_inline, sizeof p);
+        return p;
+    }
+    void set_heap(T* p) noexcept { std::memcpy(m_inline, &p, sizeof p); }
+
     T* inline_data() noexcept { return std::launder(reinterpret_cast<T*>(m_inline)); }
     const T* inline_data() const noexcept { return std::launder(reinterpret_cast<const T*>(m_inline)); }
 
     void clear_and_free() noexcept {
         clear();
-        if (m_capacity > N) std::allocator<T>{}.deallocate(m_heap, m_capacity);
+        if (m_capacity > N) std::allocator<T>{}.deallocate(heap(), m_capacity);
         m_capacity = N;
     }
 
     // Precondition: *this is empty with inline capacity.
     void take(SmallVector& other) noexcept {
         if (other.m_capacity > N) {
-            m_heap = other.m_heap;
+            set_heap(other.heap());
             m_capacity = other.m_capacity;
             m_size = other.m_size;
             other.m_capacity = N;
@@ -122,12 +141,10 @@ private:
         other.m_size = 0;
     }
 
-    union {
-        T* m_heap;
-        alignas(T) unsigned char m_inline[N * sizeof(T)];
-    };
-    std::uint32_t m_size = 0;
-    std::uint32_t m_capacity = N;
+    // The inline elements, or (when m_capacity > N) the heap pointer in the first bytes.
+    alignas(T) unsigned char m_inline[N * sizeof(T)];
+    std::uint16_t m_size = 0;
+    std::uint16_t m_capacity = N;
 };
 
 } // namespace mqtt_presence::detail
