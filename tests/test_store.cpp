@@ -10,6 +10,7 @@
 #include <mqtt_presence/mqtt_presence.hpp>
 
 #include "support/events.hpp"
+#include "support/history.hpp"
 #include "support/storages.hpp"
 
 using namespace mqtt_presence;
@@ -168,4 +169,54 @@ TEST_CASE("options reach the rules", "[store]") {
     (void)store.ingest(connect(ch1, t0));
     CHECK(store.ingest(disconnect(ch1, t0 + minute)).went_offline());
     CHECK(store.options().close_on_disconnect);
+}
+
+TEMPLATE_LIST_TEST_CASE("ingest_batch gives exactly the outcomes and state of ingest() one by one", "[store][batch]", Storages) {
+    using namespace mqtt_presence::testing;
+    // A few thousand clients' generated events, with duplicates and reordering: the prefetching
+    // pipeline must not change a single outcome, and must reach the end of every batch size.
+    const Batch batch = generate_batch(seed_from_environment(7), 0, 3000, HistoryOptions{}, DeliveryOptions{});
+    std::vector<Event> events;
+    for (const Delivery& d : batch.deliveries)
+        if (d.kind == Delivery::Kind::event) events.push_back(d.event);
+    events.push_back(Event{"", ch1, EventType::connect, t0, ""}); // invalid: counted, no record
+    REQUIRE(events.size() > 30000);
+
+    ClientStatusStore<TestType> one_by_one;
+    std::vector<Outcome> expected;
+    for (const Event& e : events) expected.push_back(one_by_one.ingest(e));
+
+    for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{16}, std::size_t{17}, events.size()}) {
+        ClientStatusStore<TestType> batched;
+        std::vector<Outcome> got;
+        std::size_t index = 0;
+        bool same_events = true;
+        for (std::size_t from = 0; from < events.size(); from += chunk) {
+            const auto first = events.begin() + static_cast<std::ptrdiff_t>(from);
+            const auto last = events.begin() + static_cast<std::ptrdiff_t>(std::min(events.size(), from + chunk));
+            batched.ingest_batch(first, last, [&](const Event& e, const Outcome& out) {
+                same_events = same_events && &e == &events[index++];
+                got.push_back(out);
+            });
+        }
+        INFO("chunk " << chunk);
+        CHECK(same_events);
+        REQUIRE(got.size() == expected.size());
+        std::size_t differing = 0;
+        for (std::size_t i = 0; i < got.size(); ++i)
+            if (got[i].status != expected[i].status || got[i].transition != expected[i].transition ||
+                got[i].transition_ms != expected[i].transition_ms || got[i].cause != expected[i].cause)
+                ++differing;
+        CHECK(differing == 0);
+        CHECK(online_set(batched) == online_set(one_by_one));
+        CHECK(batched.online_count() == one_by_one.online_count());
+        CHECK(batched.size() == one_by_one.size());
+        CHECK(batched.counters().invalid == 1);
+        CHECK(batched.counters().went_online == one_by_one.counters().went_online);
+    }
+
+    ClientStatusStore<TestType> quiet;
+    quiet.ingest_batch(events.begin(), events.end());
+    CHECK(online_set(quiet) == online_set(one_by_one));
+    CHECK(quiet.counters().events == events.size());
 }

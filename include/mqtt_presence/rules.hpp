@@ -141,6 +141,15 @@ struct ClientRecord {
         return channels.empty() && latest_connect_ms == no_time && closed_through_ms == no_time &&
                last_event_ms == no_time && last_offline_ms == no_time;
     }
+    /// Heap bytes the record owns: channels beyond the inline one, long channel ids.
+    [[nodiscard]] std::size_t heap_bytes() const noexcept {
+        std::size_t bytes = channels.capacity() > 1 ? channels.capacity() * sizeof(Channel) : 0;
+        for (const Channel& ch : channels) {
+            if (ch.key.on_heap()) bytes += ch.key.size() + sizeof(std::uint32_t);
+            if (ch.address.on_heap()) bytes += ch.address.size() + sizeof(std::uint32_t);
+        }
+        return bytes;
+    }
     /// The real channel with this id, or nullptr.
     [[nodiscard]] const Channel* find(std::string_view channel_id) const noexcept {
         for (const Channel& ch : channels)

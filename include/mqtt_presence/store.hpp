@@ -162,18 +162,30 @@ public:
     /// Applies the events [first, last) in order, exactly as ingest() on each one would, and
     /// calls on_outcome(const Event&, const Outcome&) after each (an edge is reported there
     /// once per flip). Faster than a loop of ingest() on a large store: with a storage that
-    /// offers prefetch(client_id), the records of the next few events are fetched from memory
-    /// while the current one is applied. `It` is a forward iterator over Event.
+    /// offers prefetch() (InMemoryStorage does), the index slots of the events 16 ahead and the
+    /// records of the events 8 ahead are fetched from memory while the current one is applied.
+    /// `It` is a forward iterator over Event.
     template <class It, class OnOutcome>
     void ingest_batch(It first, It last, OnOutcome&& on_outcome) {
         if constexpr (storage_concept::has_prefetch<Storage>::value) {
-            constexpr std::size_t ahead = 8;
-            It next = first;
-            for (std::size_t i = 0; i < ahead && next != last; ++i, ++next) m_storage.prefetch(next->client_id);
+            constexpr std::size_t distance = 8;
+            It locate = first;
+            It record = first;
+            for (std::size_t i = 0; i < 2 * distance && locate != last; ++i, ++locate) {
+                m_storage.prefetch(locate->client_id, PrefetchStage::locate);
+                if (i >= distance) {
+                    m_storage.prefetch(record->client_id, PrefetchStage::record);
+                    ++record;
+                }
+            }
             for (; first != last; ++first) {
-                if (next != last) {
-                    m_storage.prefetch(next->client_id);
-                    ++next;
+                if (locate != last) {
+                    m_storage.prefetch(locate->client_id, PrefetchStage::locate);
+                    ++locate;
+                }
+                if (record != last) {
+                    m_storage.prefetch(record->client_id, PrefetchStage::record);
+                    ++record;
                 }
                 const Event& event = *first;
                 const Outcome out = ingest(event);

@@ -8,6 +8,7 @@
 //   heap   anything longer: a pointer (kept in the inline bytes) to [uint32 length][bytes].
 // Plumbing: nothing outside the library should name it.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -84,6 +85,27 @@ public:
         }
         case kind_heap: out.append(heap_data(), heap_size()); break;
         default: out.append(reinterpret_cast<const char*>(m_bytes), m_len); break;
+        }
+    }
+
+    /// Room to decode any hex or ipv4 text of this type.
+    using Scratch = std::array<char, (2 * N > 24 ? 2 * N : 24)>;
+
+    /// The text as a view: into the object or its heap block when stored as is, else decoded
+    /// into `scratch` (valid while both live). No allocation.
+    [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept {
+        switch (m_kind) {
+        case kind_hex: {
+            static constexpr char digits[] = "0123456789abcdef";
+            for (std::size_t i = 0; i < m_len; ++i) {
+                scratch[2 * i] = digits[m_bytes[i] >> 4];
+                scratch[2 * i + 1] = digits[m_bytes[i] & 15];
+            }
+            return {scratch.data(), std::size_t{m_len} * 2};
+        }
+        case kind_ipv4: return {scratch.data(), ipv4_text(scratch.data())};
+        case kind_heap: return {heap_data(), heap_size()};
+        default: return {reinterpret_cast<const char*>(m_bytes), m_len};
         }
     }
 

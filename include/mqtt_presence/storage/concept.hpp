@@ -15,8 +15,9 @@
 // | Storage{}                                                        | default-constructible (so that ClientStatusStore<Storage> is), or pass one to the constructor  |
 // | Storage::concurrent (optional)                                   | `static constexpr bool concurrent = true` if every member may be called from many threads at   |
 // |                                                                  | once; the store then keeps its counters atomic                                                 |
-// | cs.prefetch(id) (optional)                                       | a hint, no effect on state: start fetching the client's record into cache (ingest_batch calls  |
-// |                                                                  | it a few events ahead, so that memory latency overlaps with applying the current event)        |
+// | cs.prefetch(id, stage) (optional)                                | a hint, no effect on state: start fetching what a lookup of id needs into the cache. ingest_batch |
+// |                                                                  | calls it twice per event, ahead of applying it: stage locate ~16 events ahead (e.g. an index),  |
+// |                                                                  | stage record ~8 events ahead (the record, found through what locate fetched)                    |
 //
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
@@ -26,6 +27,14 @@
 #include <utility>
 
 #include "../rules.hpp"
+
+namespace mqtt_presence {
+
+/// The two steps of a lookup a storage's optional prefetch() may start early: what finds the
+/// record (an index), then the record.
+enum class PrefetchStage : unsigned char { locate, record };
+
+} // namespace mqtt_presence
 
 namespace mqtt_presence::storage_concept {
 
@@ -63,12 +72,12 @@ template <class S>
 struct has_size<S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().size()), std::size_t>>>
     : std::true_type {};
 
-/// Whether S offers `prefetch(std::string_view client_id) const`: a hint that the client's
-/// record is wanted soon (ClientStatusStore::ingest_batch calls it a few events ahead).
+/// Whether S offers `prefetch(std::string_view client_id, PrefetchStage stage) const`.
 template <class S, class = void>
 struct has_prefetch : std::false_type {};
 template <class S>
-struct has_prefetch<S, std::void_t<decltype(std::declval<const S&>().prefetch(std::string_view{}))>> : std::true_type {};
+struct has_prefetch<S, std::void_t<decltype(std::declval<const S&>().prefetch(std::string_view{}, PrefetchStage::locate))>>
+    : std::true_type {};
 
 /// Whether S declares `static constexpr bool concurrent = true`: its members may be called from
 /// several threads at once, and the store then keeps its own counters thread-safe too.

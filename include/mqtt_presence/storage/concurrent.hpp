@@ -2,8 +2,8 @@
 // ConcurrentStorage: a thread-safe storage policy for consumers that call ingest() from many
 // threads (RocketMQ's push consumer runs its listener on a pool of 20 threads by default).
 //
-// Design: the client id's hash picks one of N shards; each shard is a hash map behind its own
-// std::mutex. update() holds the shard's lock while the rules run on the record, so one
+// Design: the client id's hash picks one of N shards; each shard is a flat hash table (the same
+// layout as InMemoryStorage's, about 120 bytes per client) behind its own std::mutex. update() holds the shard's lock while the rules run on the record, so one
 // client's read-modify-write is atomic and its transitions are reported exactly once per flip,
 // whatever the threads' interleaving. Two events of different clients contend only when their
 // clients share a shard (1/N). A plain mutex rather than a reader-writer lock: the workload is
@@ -19,16 +19,16 @@
 
 #include <atomic>
 #include <cstddef>
-#include <functional>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <unordered_map>
 #include <utility>
 
+#include "../detail/flat_table.hpp"
 #include "../rules.hpp"
+#include "in_memory.hpp"
 
 namespace mqtt_presence {
 
@@ -51,43 +51,41 @@ public:
     /// absent; erases the record if fn leaves it empty (also when fn throws).
     template <class Fn>
     void update(std::string_view client_id, Fn&& fn) {
-        Shard& shard = shard_of(client_id);
+        const std::uint64_t h = Table::hash(client_id);
+        Shard& shard = m_shards[index_of(h)];
         const std::lock_guard<std::mutex> lock(shard.mutex);
-        std::string& key = scratch_key(client_id);
-        auto it = shard.records.find(key);
-        if (it == shard.records.end()) {
-            it = shard.records.emplace(key, ClientRecord{}).first;
-            shard.size.store(shard.records.size(), std::memory_order_relaxed);
-        }
+        const std::size_t i = shard.records.find_or_insert(client_id, h);
+        shard.size.store(shard.records.size(), std::memory_order_relaxed);
         struct EraseIfEmpty {
             Shard& shard;
-            Map::iterator it;
+            std::size_t i;
             ~EraseIfEmpty() {
-                if (!it->second.empty()) return;
-                shard.records.erase(it);
+                if (!shard.records.entry(i).value.empty()) return;
+                shard.records.erase(i);
                 shard.size.store(shard.records.size(), std::memory_order_relaxed);
             }
-        } guard{shard, it};
-        std::forward<Fn>(fn)(it->second);
+        } guard{shard, i};
+        std::forward<Fn>(fn)(shard.records.entry(i).value);
     }
 
     /// Calls fn(const ClientRecord*) under the client's shard lock; nullptr when unknown.
     template <class Fn>
     void visit(std::string_view client_id, Fn&& fn) const {
-        const Shard& shard = shard_of(client_id);
+        const std::uint64_t h = Table::hash(client_id);
+        const Shard& shard = m_shards[index_of(h)];
         const std::lock_guard<std::mutex> lock(shard.mutex);
-        const auto it = shard.records.find(scratch_key(client_id));
-        std::forward<Fn>(fn)(it == shard.records.end() ? nullptr : &it->second);
+        const std::size_t i = shard.records.find(client_id, h);
+        std::forward<Fn>(fn)(i == Table::npos ? nullptr : &shard.records.entry(i).value);
     }
 
     /// Calls fn(std::string_view client_id, const ClientRecord&) for every record, one shard
-    /// at a time under that shard's lock.
+    /// at a time under that shard's lock. The id view is valid during the call only.
     template <class Fn>
     void for_each(Fn&& fn) const {
         for (std::size_t i = 0; i <= m_mask; ++i) {
             const Shard& shard = m_shards[i];
             const std::lock_guard<std::mutex> lock(shard.mutex);
-            for (const auto& [id, record] : shard.records) fn(std::string_view(id), record);
+            shard.records.for_each(fn);
         }
     }
 
@@ -105,17 +103,30 @@ public:
         for (std::size_t i = 0; i <= m_mask; ++i) {
             Shard& shard = m_shards[i];
             const std::lock_guard<std::mutex> lock(shard.mutex);
-            shard.records.reserve(clients / (m_mask + 1) + 1);
+            shard.records.reserve(clients / (m_mask + 1) + clients / (m_mask + 1) / 8 + 16);
         }
     }
 
+    /// Bytes this storage holds (see InMemoryStorage::memory_bytes), shard by shard under each
+    /// shard's lock. O(clients).
+    [[nodiscard]] std::size_t memory_bytes() const {
+        std::size_t bytes = (m_mask + 1) * sizeof(Shard);
+        for (std::size_t i = 0; i <= m_mask; ++i) {
+            const Shard& shard = m_shards[i];
+            const std::lock_guard<std::mutex> lock(shard.mutex);
+            bytes += shard.records.memory_bytes();
+            shard.records.for_each([&](std::string_view, const ClientRecord& record) { bytes += record.heap_bytes(); });
+        }
+        return bytes;
+    }
+
 private:
-    using Map = std::unordered_map<std::string, ClientRecord>;
+    using Table = detail::FlatTable<ClientRecord, InMemoryStorage::inline_id_bytes>;
 
     // One cache line per lock and size, so that threads on different shards do not share one.
     struct alignas(64) Shard {
         mutable std::mutex mutex;
-        Map records;
+        Table records;
         std::atomic<std::size_t> size{0};
     };
 
@@ -125,23 +136,13 @@ private:
         return p;
     }
 
-    // The map's own hash would pick buckets from the same bits; mix before taking the low ones.
-    [[nodiscard]] std::size_t index_of(std::string_view client_id) const noexcept {
-        std::uint64_t h = std::hash<std::string_view>{}(client_id);
+    // The table picks slots from the high bits of its hash; the shard comes from the low ones,
+    // mixed first.
+    [[nodiscard]] std::size_t index_of(std::uint64_t h) const noexcept {
         h ^= h >> 33;
         h *= 0xff51afd7ed558ccdULL;
         h ^= h >> 33;
         return static_cast<std::size_t>(h) & m_mask;
-    }
-    Shard& shard_of(std::string_view client_id) noexcept { return m_shards[index_of(client_id)]; }
-    const Shard& shard_of(std::string_view client_id) const noexcept { return m_shards[index_of(client_id)]; }
-
-    // A lookup key per thread: C++17 maps look up by std::string only, and this one is reused,
-    // so a lookup allocates nothing once the thread has seen a long id.
-    static std::string& scratch_key(std::string_view client_id) {
-        thread_local std::string key;
-        key.assign(client_id.data(), client_id.size());
-        return key;
     }
 
     std::size_t m_mask;

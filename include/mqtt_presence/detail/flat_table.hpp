@@ -1,0 +1,227 @@
+#pragma once
+// The hash table under the in-memory storages: client id → value, built for millions of small
+// records looked up by std::string_view, with no allocation per lookup and two memory accesses
+// (one index slot, one entry) for most of them.
+//
+//   index    a power-of-two array of 8-byte slots {32 bits of the key's hash, entry number},
+//            linear probing, at most 7/8 full, backward-shift deletion (no tombstones to age)
+//   entries  one dense std::vector<Entry{key, value}>: no per-record node, no pointer to chase;
+//            erase moves the last entry into the hole
+//   keys     CompactString<KeyBytes>: the id inline when it has at most KeyBytes bytes (or is
+//            hex, packed two digits a byte), else in one heap block of its length + 4 bytes
+//
+// At most 2^32 - 2 entries. Not thread-safe; the storages add what they promise.
+// Plumbing: nothing outside the library should name it.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "compact_string.hpp"
+
+namespace mqtt_presence::detail {
+
+template <class Value, std::size_t KeyBytes>
+class FlatTable {
+public:
+    using Key = CompactString<KeyBytes>;
+    struct Entry {
+        Key key;
+        Value value;
+    };
+
+    /// "No such entry".
+    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+    FlatTable() = default;
+    FlatTable(FlatTable&&) noexcept = default;
+    FlatTable& operator=(FlatTable&&) noexcept = default;
+    FlatTable(const FlatTable& other) : m_entries(other.m_entries) { rebuild(other.slot_count()); }
+    FlatTable& operator=(const FlatTable& other) {
+        if (this != &other) {
+            FlatTable copy(other);
+            *this = std::move(copy);
+        }
+        return *this;
+    }
+    ~FlatTable() = default;
+
+    /// The hash every member below expects for a key.
+    [[nodiscard]] static std::uint64_t hash(std::string_view key) noexcept {
+        return static_cast<std::uint64_t>(std::hash<std::string_view>{}(key));
+    }
+
+    [[nodiscard]] std::size_t size() const noexcept { return m_entries.size(); }
+    [[nodiscard]] Entry& entry(std::size_t i) noexcept { return m_entries[i]; }
+    [[nodiscard]] const Entry& entry(std::size_t i) const noexcept { return m_entries[i]; }
+
+    /// The number of the entry with this key, or npos.
+    [[nodiscard]] std::size_t find(std::string_view key, std::uint64_t h) const noexcept {
+        if (m_slots == nullptr) return npos;
+        const auto tag = static_cast<std::uint32_t>(h);
+        for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
+            const Slot slot = m_slots[s];
+            if (slot.entry == empty) return npos;
+            if (slot.tag == tag && m_entries[slot.entry].key.equals(key)) return slot.entry;
+        }
+    }
+
+    /// The number of the entry with this key, inserted with a value-initialised Value if
+    /// absent. Strong guarantee: if it throws (std::bad_alloc, std::length_error), nothing
+    /// changed.
+    std::size_t find_or_insert(std::string_view key, std::uint64_t h) {
+        const std::size_t found = find(key, h);
+        if (found != npos) return found;
+        if (m_entries.size() >= max_entries) throw std::length_error("mqtt_presence: too many clients for one table");
+        if ((m_entries.size() + 1) * 8 > slot_count() * 7) rebuild(slot_count() == 0 ? 16 : slot_count() * 2);
+        m_entries.push_back(Entry{Key(key), Value{}});
+        const auto number = static_cast<std::uint32_t>(m_entries.size() - 1);
+        std::size_t s = home(h);
+        while (m_slots[s].entry != empty) s = (s + 1) & m_mask;
+        m_slots[s] = Slot{static_cast<std::uint32_t>(h), number};
+        return number;
+    }
+
+    /// Removes entry `i`; the last entry takes its number. No-throw.
+    void erase(std::size_t i) noexcept {
+        typename Key::Scratch scratch;
+        release_slot(slot_of(i, scratch));
+        const std::size_t last = m_entries.size() - 1;
+        if (i != last) {
+            m_slots[slot_of(last, scratch)].entry = static_cast<std::uint32_t>(i);
+            m_entries[i] = std::move(m_entries[last]);
+        }
+        m_entries.pop_back();
+    }
+
+    /// Makes room for `n` entries without rebuilding the index.
+    void reserve(std::size_t n) {
+        m_entries.reserve(n);
+        std::size_t slots = slot_count() == 0 ? 16 : slot_count();
+        while (n * 8 > slots * 7) slots *= 2;
+        if (slots != slot_count()) rebuild(slots);
+    }
+
+    /// Starts fetching the index slot where a lookup of this hash begins.
+    void prefetch_slot(std::uint64_t h) const noexcept {
+        if (m_slots != nullptr) prefetch(&m_slots[home(h)]);
+    }
+
+    /// Starts fetching the entry of the first slot whose tag matches (if the slot is already
+    /// cached, as after prefetch_slot a little earlier, this costs a few instructions).
+    void prefetch_entry(std::uint64_t h) const noexcept {
+        if (m_slots == nullptr) return;
+        const auto tag = static_cast<std::uint32_t>(h);
+        for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
+            const Slot slot = m_slots[s];
+            if (slot.entry == empty) return;
+            if (slot.tag == tag) {
+                const Entry* e = &m_entries[slot.entry];
+                prefetch(e);
+                prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry) - 1);
+                return;
+            }
+        }
+    }
+
+    /// Calls fn(std::string_view key, const Value&) for every entry, in no order.
+    template <class Fn>
+    void for_each(Fn&& fn) const {
+        typename Key::Scratch scratch;
+        for (const Entry& e : m_entries) fn(e.key.view(scratch), e.value);
+    }
+
+    /// Bytes held: index, entries (capacity), and keys kept on the heap. Values' own heap
+    /// memory is not included (ask the values).
+    [[nodiscard]] std::size_t memory_bytes() const noexcept {
+        std::size_t bytes = slot_count() * sizeof(Slot) + m_entries.capacity() * sizeof(Entry);
+        for (const Entry& e : m_entries)
+            if (e.key.on_heap()) bytes += e.key.size() + sizeof(std::uint32_t);
+        return bytes;
+    }
+
+    [[nodiscard]] std::size_t slot_count() const noexcept { return m_slots == nullptr ? 0 : m_mask + 1; }
+
+private:
+    struct Slot {
+        std::uint32_t tag;
+        std::uint32_t entry;
+    };
+    static constexpr std::uint32_t empty = 0xffffffffU;
+    static constexpr std::size_t max_entries = 0xfffffffeU;
+
+    static void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(p);
+#else
+        (void)p;
+#endif
+    }
+
+    // Where the probe for hash h starts: the high bits of a Fibonacci multiply, so that every
+    // bit of the hash counts and the slot does not repeat the tag's bits.
+    [[nodiscard]] std::size_t home(std::uint64_t h) const noexcept {
+        return static_cast<std::size_t>((h * 0x9E3779B97F4A7C15ULL) >> m_shift);
+    }
+
+    // The slot that holds entry i.
+    std::size_t slot_of(std::size_t i, typename Key::Scratch& scratch) const noexcept {
+        const std::uint64_t h = hash(m_entries[i].key.view(scratch));
+        std::size_t s = home(h);
+        while (m_slots[s].entry != i) s = (s + 1) & m_mask;
+        return s;
+    }
+
+    // Backward-shift deletion: pulls later members of the probe run into the hole, so that
+    // every key stays reachable from its home slot without tombstones.
+    void release_slot(std::size_t hole) noexcept {
+        typename Key::Scratch scratch;
+        for (std::size_t s = (hole + 1) & m_mask;; s = (s + 1) & m_mask) {
+            const Slot slot = m_slots[s];
+            if (slot.entry == empty) break;
+            const std::size_t h = home(hash(m_entries[slot.entry].key.view(scratch)));
+            // Movable into the hole when the hole lies on its probe path, from h to s.
+            if (((s - h) & m_mask) >= ((s - hole) & m_mask)) {
+                m_slots[hole] = slot;
+                hole = s;
+            }
+        }
+        m_slots[hole] = Slot{0, empty};
+    }
+
+    // A fresh index of `slots` slots (a power of two) for the current entries.
+    void rebuild(std::size_t slots) {
+        if (slots == 0) {
+            m_slots.reset();
+            return;
+        }
+        auto fresh = std::make_unique<Slot[]>(slots);
+        for (std::size_t s = 0; s < slots; ++s) fresh[s] = Slot{0, empty};
+        unsigned bits = 0;
+        while ((std::size_t{1} << bits) < slots) ++bits;
+        const unsigned shift = 64 - bits;
+        const std::size_t mask = slots - 1;
+        typename Key::Scratch scratch;
+        for (std::size_t i = 0; i < m_entries.size(); ++i) {
+            const std::uint64_t h = hash(m_entries[i].key.view(scratch));
+            std::size_t s = static_cast<std::size_t>((h * 0x9E3779B97F4A7C15ULL) >> shift);
+            while (fresh[s].entry != empty) s = (s + 1) & mask;
+            fresh[s] = Slot{static_cast<std::uint32_t>(h), static_cast<std::uint32_t>(i)};
+        }
+        m_slots = std::move(fresh);
+        m_mask = mask;
+        m_shift = shift;
+    }
+
+    std::unique_ptr<Slot[]> m_slots;
+    std::size_t m_mask = 0;
+    unsigned m_shift = 64;
+    std::vector<Entry> m_entries;
+};
+
+} // namespace mqtt_presence::detail
