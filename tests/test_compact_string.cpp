@@ -77,3 +77,28 @@ TEST_CASE("CompactString copies and moves", "[detail][compact]") {
         CHECK(d.str() == "y");
     }
 }
+
+TEST_CASE("CompactString: a probe matches exactly the strings equal to its text", "[compact_string]") {
+    using S = mqtt_presence::detail::CompactString<16>;
+    const std::string texts[] = {"", "a", "2b9b1281046046faafe5e0b458e4a1b2", "2B9B1281046046FAAFE5E0B458E4A1B2",
+                                 "10.0.0.1:80", "abc", "abcd", "not-hex-but-long-enough-for-the-heap", "ab"};
+    for (const std::string& stored_text : texts) {
+        S stored(stored_text);
+        // Reused objects must compare like fresh ones: assign over longer content, move away.
+        S reused("a-long-text-that-lives-on-the-heap-for-a-while");
+        reused.assign(stored_text);
+        S moved_from("ffffffffffffffffffffffffffffffff");
+        S taken(std::move(moved_from));
+        for (const std::string& probe_text : texts) {
+            const S::Probe probe(probe_text);
+            INFO("stored " << stored_text << ", probe " << probe_text);
+            CHECK(stored.matches(probe) == (stored_text == probe_text));
+            CHECK(reused.matches(probe) == (stored_text == probe_text));
+            S from_probe;
+            from_probe.assign(probe);
+            CHECK(from_probe.str() == probe_text);
+            CHECK(from_probe.matches(S::Probe(stored_text)) == (stored_text == probe_text));
+        }
+        CHECK(moved_from.matches(S::Probe(""))); // NOLINT(bugprone-use-after-move): moved-from is empty
+    }
+}

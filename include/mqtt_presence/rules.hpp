@@ -93,12 +93,13 @@ struct Channel {
     detail::PackedTime connect_ms;        ///< time of its connect, if seen
     detail::PackedTime close_ms;          ///< when it closed, if closed
     detail::PackedTime disconnect_ms;     ///< time of its disconnect, if seen
+    using KeyProbe = detail::CompactString<16>::Probe; ///< a channel id encoded for lookups
     detail::CompactString<16> key;        ///< channel id (32 hex chars take 16 bytes)
     detail::CompactString<8> address;     ///< client "ip:port" (IPv4 takes 6 bytes)
     Cause close_cause = Cause::none;      ///< none while not closed
     bool synthetic = false;               ///< stands in for a connection a reconcile saw (rule 8)
 
-    [[nodiscard]] bool connected() const noexcept { return connect_ms != no_time; }
+    [[nodiscard]] bool connected() const noexcept { return !connect_ms.is_none(); }
     [[nodiscard]] bool closed() const noexcept { return close_cause != Cause::none; }
     /// Rule 2: open ⇔ its connect was seen and it is not closed.
     [[nodiscard]] bool open() const noexcept { return connected() && !closed(); }
@@ -152,11 +153,16 @@ struct ClientRecord {
     }
     /// The real channel with this id, or nullptr.
     [[nodiscard]] const Channel* find(std::string_view channel_id) const noexcept {
+        return find(Channel::KeyProbe(channel_id));
+    }
+    [[nodiscard]] Channel* find(std::string_view channel_id) noexcept { return find(Channel::KeyProbe(channel_id)); }
+    /// The same, for an id encoded once (Channel::KeyProbe) and looked up several times.
+    [[nodiscard]] const Channel* find(const Channel::KeyProbe& channel_id) const noexcept {
         for (const Channel& ch : channels)
-            if (!ch.synthetic && ch.key.equals(channel_id)) return &ch;
+            if (!ch.synthetic && ch.key.matches(channel_id)) return &ch;
         return nullptr;
     }
-    [[nodiscard]] Channel* find(std::string_view channel_id) noexcept {
+    [[nodiscard]] Channel* find(const Channel::KeyProbe& channel_id) noexcept {
         return const_cast<Channel*>(static_cast<const ClientRecord&>(*this).find(channel_id));
     }
     /// The real open channel with the newest connect (the client's current connection), or
@@ -344,14 +350,15 @@ inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, con
     }
 }
 
-inline Channel make_channel(const Event& event) {
+inline Channel make_channel(const Event& event, const Channel::KeyProbe& key) {
     Channel ch;
-    ch.key.assign(event.channel_id);
+    ch.key.assign(key);
     ch.address.assign(event.client_ip);
     return ch;
 }
 
-inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, const Options& options, Step& step) {
+inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, const Channel::KeyProbe& key,
+                         const Options& options, Step& step) {
     const std::int64_t t = event.time_ms;
     Status status = Status::applied;
     if (ch != nullptr) {
@@ -377,7 +384,7 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
             return Status::behind_watermark;
         }
         if (is_superseded(record, t, options)) return Status::superseded;
-        Channel fresh = make_channel(event);
+        Channel fresh = make_channel(event, key);
         fresh.connect_ms = t;
         record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
         if (!make_room(record, NewChannel::open, t, options, step)) return Status::refused;
@@ -391,7 +398,7 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
     } else {
         step.opened_ms = t;
         end_synthetic(record, t, false, Cause::connect, false, step);
-        ch = record.find(event.channel_id); // end_synthetic may have moved it
+        ch = record.find(key); // end_synthetic may have moved it
     }
     take_over(record, ch, t, options, step);
     record.latest_connect_ms = std::max<std::int64_t>(record.latest_connect_ms, t);
@@ -399,7 +406,8 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
 }
 
 // tcpclean, and disconnect (which closes only with Options::close_on_disconnect).
-inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, const Options& options, Step& step) {
+inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, const Channel::KeyProbe& key,
+                       const Options& options, Step& step) {
     const std::int64_t t = event.time_ms;
     const bool is_tcpclean = event.type == EventType::tcpclean;
     const bool closes = is_tcpclean || options.close_on_disconnect;
@@ -428,7 +436,7 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
             record.closed_through_ms = t;
         } else {
             // Rule 3: remembered, so that its connect arrives closed.
-            Channel fresh = make_channel(event);
+            Channel fresh = make_channel(event, key);
             if (is_tcpclean) {
                 fresh.close_ms = t;
                 fresh.close_cause = Cause::tcpclean;
@@ -484,9 +492,10 @@ inline Outcome unchanged(Status status) noexcept {
 inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options) {
     Step step;
     step.was_online = record.online();
-    Channel* ch = record.find(event.channel_id);
-    const Status status = event.type == EventType::connect ? on_connect(record, ch, event, options, step)
-                                                           : on_close(record, ch, event, options, step);
+    const Channel::KeyProbe key(event.channel_id); // encoded once
+    Channel* ch = record.find(key);
+    const Status status = event.type == EventType::connect ? on_connect(record, ch, event, key, options, step)
+                                                           : on_close(record, ch, event, key, options, step);
     if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
         (status == Status::superseded && ch == nullptr))
         return unchanged(status);

@@ -23,6 +23,19 @@ class CompactString {
     static_assert(N >= sizeof(char*) && N <= 255, "CompactString needs room for a pointer");
 
 public:
+    /// A text encoded once, to compare against many stored strings (see matches()).
+    class Probe {
+    public:
+        explicit Probe(std::string_view text) noexcept : m_text(text) { m_kind = classify(text, m_packed, m_len); }
+
+    private:
+        friend class CompactString;
+        std::string_view m_text;
+        unsigned char m_packed[N];
+        std::uint8_t m_kind = kind_inline;
+        std::uint8_t m_len = 0;
+    };
+
     CompactString() noexcept = default;
     explicit CompactString(std::string_view text) { assign(text); }
     CompactString(const CompactString& other) { copy_from(other); }
@@ -50,6 +63,18 @@ public:
         next.encode(text);
         release();
         steal(next);
+    }
+
+    /// Replaces the content with the probe's text, already encoded; strong guarantee.
+    void assign(const Probe& probe) {
+        if (probe.m_kind == kind_heap) {
+            assign(probe.m_text);
+            return;
+        }
+        release();
+        std::memcpy(m_bytes, probe.m_packed, N);
+        m_kind = probe.m_kind;
+        m_len = probe.m_len;
     }
 
     [[nodiscard]] bool empty() const noexcept { return m_kind == kind_inline && m_len == 0; }
@@ -115,15 +140,16 @@ public:
         return out;
     }
 
-    /// Whether the stored text equals `text`. No allocation.
-    [[nodiscard]] bool equals(std::string_view text) const noexcept {
-        unsigned char packed[N];
-        std::uint8_t len = 0;
-        const std::uint8_t kind = classify(text, packed, len);
-        if (kind != m_kind) return false;
-        if (kind == kind_heap) return text.size() == heap_size() && std::memcmp(heap_data(), text.data(), text.size()) == 0;
-        return len == m_len && std::memcmp(packed, m_bytes, len) == 0;
+    /// Whether the stored text equals the probe's. No allocation.
+    [[nodiscard]] bool matches(const Probe& probe) const noexcept {
+        if (probe.m_kind != m_kind || probe.m_len != m_len) return false;
+        if (m_kind == kind_heap)
+            return probe.m_text.size() == heap_size() && std::memcmp(heap_data(), probe.m_text.data(), probe.m_text.size()) == 0;
+        return std::memcmp(probe.m_packed, m_bytes, N) == 0; // zero-padded: all N bytes
     }
+
+    /// Whether the stored text equals `text`. No allocation.
+    [[nodiscard]] bool equals(std::string_view text) const noexcept { return matches(Probe(text)); }
 
     friend bool operator==(const CompactString& a, const CompactString& b) noexcept {
         if (a.m_kind != b.m_kind) return false;
@@ -136,11 +162,16 @@ public:
 private:
     enum : std::uint8_t { kind_inline = 0, kind_hex = 1, kind_ipv4 = 2, kind_heap = 3 };
 
-    static constexpr int hex_value(char c) noexcept {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        return -1;
-    }
+    // Lowercase hex digit → its value; every other byte → 0xff.
+    struct HexTable {
+        unsigned char value[256];
+        constexpr HexTable() : value{} {
+            for (int c = 0; c < 256; ++c) value[c] = 0xff;
+            for (int c = '0'; c <= '9'; ++c) value[c] = static_cast<unsigned char>(c - '0');
+            for (int c = 'a'; c <= 'f'; ++c) value[c] = static_cast<unsigned char>(c - 'a' + 10);
+        }
+    };
+    static constexpr HexTable hex_table{};
 
     // Parses a canonical decimal in [0, max] (no sign, no leading zero) from text[pos..].
     static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max, std::uint32_t& value) noexcept {
@@ -172,17 +203,24 @@ private:
         return true;
     }
 
-    // The canonical encoding of `text`: its kind, and for hex/ipv4/inline its bytes in `out`.
+    // The canonical encoding of `text`: its kind, and for hex/ipv4/inline its bytes in `out`,
+    // zero after them (so that two encodings are equal exactly when all N bytes are).
     static std::uint8_t classify(std::string_view text, unsigned char* out, std::uint8_t& len) noexcept {
+        const std::uint8_t kind = classify_unpadded(text, out, len);
+        const std::size_t used = kind == kind_heap ? 0 : len;
+        std::memset(out + used, 0, N - used);
+        return kind;
+    }
+    static std::uint8_t classify_unpadded(std::string_view text, unsigned char* out, std::uint8_t& len) noexcept {
         if (!text.empty() && text.size() % 2 == 0 && text.size() <= 2 * N) {
-            bool hex = true;
-            for (std::size_t i = 0; i < text.size() && hex; i += 2) {
-                const int hi = hex_value(text[i]);
-                const int lo = hex_value(text[i + 1]);
-                hex = hi >= 0 && lo >= 0;
-                if (hex) out[i / 2] = static_cast<unsigned char>(hi << 4 | lo);
+            unsigned bad = 0;
+            for (std::size_t i = 0; i < text.size(); i += 2) {
+                const unsigned hi = hex_table.value[static_cast<unsigned char>(text[i])];
+                const unsigned lo = hex_table.value[static_cast<unsigned char>(text[i + 1])];
+                bad |= hi | lo;
+                out[i / 2] = static_cast<unsigned char>(hi << 4 | lo);
             }
-            if (hex) {
+            if ((bad & 0xf0U) == 0) {
                 len = static_cast<std::uint8_t>(text.size() / 2);
                 return kind_hex;
             }
@@ -260,11 +298,13 @@ private:
         std::memcpy(m_bytes, other.m_bytes, N);
         m_kind = other.m_kind;
         m_len = other.m_len;
+        std::memset(other.m_bytes, 0, N); // an empty string is all zero bytes
         other.m_kind = kind_inline;
         other.m_len = 0;
     }
     void release() noexcept {
         if (m_kind == kind_heap) delete[] heap_block();
+        std::memset(m_bytes, 0, N);
         m_kind = kind_inline;
         m_len = 0;
     }

@@ -8,6 +8,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace mqtt_presence::detail {
@@ -18,30 +19,44 @@ public:
     static constexpr std::int64_t max = (std::int64_t{1} << 48) - 2;
     static constexpr std::int64_t none = std::numeric_limits<std::int64_t>::min();
 
-    constexpr PackedTime() noexcept = default;
-    constexpr PackedTime(std::int64_t t) noexcept { set(t); } // NOLINT(google-explicit-constructor)
-    constexpr PackedTime& operator=(std::int64_t t) noexcept {
+    PackedTime() noexcept = default;
+    PackedTime(std::int64_t t) noexcept { set(t); } // NOLINT(google-explicit-constructor)
+    PackedTime& operator=(std::int64_t t) noexcept {
         set(t);
         return *this;
     }
 
-    constexpr operator std::int64_t() const noexcept { // NOLINT(google-explicit-constructor)
-        std::uint64_t v = 0;
-        for (int i = 5; i >= 0; --i) v = v << 8 | m_bytes[i];
+    operator std::int64_t() const noexcept { // NOLINT(google-explicit-constructor)
+        std::uint32_t low = 0;
+        std::uint16_t high = 0;
+        std::memcpy(&low, m_bytes, sizeof low);
+        std::memcpy(&high, m_bytes + sizeof low, sizeof high);
+        const std::uint64_t v = std::uint64_t{high} << 32 | low;
         return v == all_ones ? none : static_cast<std::int64_t>(v);
+    }
+
+    /// Whether it holds no_time (cheaper than comparing the value).
+    [[nodiscard]] bool is_none() const noexcept {
+        std::uint16_t high = 0;
+        std::memcpy(&high, m_bytes + sizeof(std::uint32_t), sizeof high);
+        if (high != 0xffff) return false;
+        std::uint32_t low = 0;
+        std::memcpy(&low, m_bytes, sizeof low);
+        return low == 0xffffffffU;
     }
 
 private:
     static constexpr std::uint64_t all_ones = (std::uint64_t{1} << 48) - 1;
 
-    constexpr void set(std::int64_t t) noexcept {
+    // The low 32 and high 16 bits, each stored in the machine's own byte order.
+    void set(std::int64_t t) noexcept {
         assert(t == none || (t >= 0 && t <= max));
         std::uint64_t v = all_ones;
         if (t != none) v = t < 0 ? 0 : (t > max ? static_cast<std::uint64_t>(max) : static_cast<std::uint64_t>(t));
-        for (int i = 0; i < 6; ++i) {
-            m_bytes[i] = static_cast<unsigned char>(v & 0xff);
-            v >>= 8;
-        }
+        const auto low = static_cast<std::uint32_t>(v);
+        const auto high = static_cast<std::uint16_t>(v >> 32);
+        std::memcpy(m_bytes, &low, sizeof low);
+        std::memcpy(m_bytes + sizeof low, &high, sizeof high);
     }
 
     unsigned char m_bytes[6]{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
