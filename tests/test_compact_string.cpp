@@ -102,3 +102,25 @@ TEST_CASE("CompactString: a probe matches exactly the strings equal to its text"
         CHECK(moved_from.matches(S::Probe(""))); // NOLINT(bugprone-use-after-move): moved-from is empty
     }
 }
+
+TEST_CASE("CompactString: hex packing accepts exactly lowercase hex digits, in any position", "[compact_string]") {
+    using S = mqtt_presence::detail::CompactString<16>;
+    const std::string base = "0123456789abcdeffedcba9876543210";
+    const S packed(base);
+    CHECK(packed.str() == base);
+    CHECK(packed.size() == 32);
+    // Every byte value in every position of a 32-digit id: packed only when it stays hex, and
+    // always read back unchanged.
+    for (std::size_t pos = 0; pos < base.size(); ++pos) {
+        for (int c = 1; c < 256; ++c) {
+            std::string text = base;
+            text[pos] = static_cast<char>(c);
+            const S s(text);
+            const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+            INFO("position " << pos << ", byte " << c);
+            CHECK(s.str() == text);
+            CHECK(s.on_heap() == !hex); // 32 bytes do not fit inline unless packed
+            CHECK(s.equals(text));
+        }
+    }
+}

@@ -173,6 +173,29 @@ private:
     };
     static constexpr HexTable hex_table{};
 
+    // Eight lowercase hex digits → four bytes, a word at a time (little-endian only); false if
+    // any is not a lowercase hex digit. Byte-wise range tests: for bytes below 0x80, the high
+    // bit of (0x7f + n − b) & ~b & ((b & 0x7f) + 0x7f − m) is set exactly when m < b < n.
+    static bool pack_hex8(const char* text, unsigned char* out) noexcept {
+        constexpr std::uint64_t ones = 0x0101010101010101ULL;
+        constexpr std::uint64_t highs = ones * 0x80;
+        std::uint64_t x = 0;
+        std::memcpy(&x, text, 8);
+        const std::uint64_t low7 = x & (ones * 0x7f);
+        auto between = [&](std::uint64_t m, std::uint64_t n) {
+            return (ones * (0x7f + n) - low7) & ~x & (low7 + ones * (0x7f - m)) & highs;
+        };
+        if ((between(0x2f, 0x3a) | between(0x60, 0x67)) != highs) return false;
+        // '0'..'9' → 0..9; 'a'..'f' (bit 6 set) → 1..6 + 9.
+        const std::uint64_t v = (x & (ones * 0x0f)) + ((x >> 6) & ones) * 9;
+        const std::uint64_t pairs = (v << 4 | v >> 8); // byte 2k: digit 2k high, digit 2k+1 low
+        std::uint64_t t = pairs & 0x00ff00ff00ff00ffULL; // gather bytes 0, 2, 4, 6
+        t = (t | t >> 8) & 0x0000ffff0000ffffULL;
+        const auto packed = static_cast<std::uint32_t>(t | t >> 16);
+        std::memcpy(out, &packed, sizeof packed);
+        return true;
+    }
+
     // Parses a canonical decimal in [0, max] (no sign, no leading zero) from text[pos..].
     static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max, std::uint32_t& value) noexcept {
         const std::size_t start = pos;
@@ -214,7 +237,11 @@ private:
     static std::uint8_t classify_unpadded(std::string_view text, unsigned char* out, std::uint8_t& len) noexcept {
         if (!text.empty() && text.size() % 2 == 0 && text.size() <= 2 * N) {
             unsigned bad = 0;
-            for (std::size_t i = 0; i < text.size(); i += 2) {
+            std::size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            for (; i + 8 <= text.size(); i += 8) bad |= pack_hex8(text.data() + i, out + i / 2) ? 0U : 0xf0U;
+#endif
+            for (; i < text.size(); i += 2) {
                 const unsigned hi = hex_table.value[static_cast<unsigned char>(text[i])];
                 const unsigned lo = hex_table.value[static_cast<unsigned char>(text[i + 1])];
                 bad |= hi | lo;
