@@ -148,8 +148,16 @@ public:
         return std::memcmp(probe.m_packed, m_bytes, N) == 0; // zero-padded: all N bytes
     }
 
-    /// Whether the stored text equals `text`. No allocation.
-    [[nodiscard]] bool equals(std::string_view text) const noexcept { return matches(Probe(text)); }
+    /// Whether the stored text equals `text`. No allocation. A string stored as is (inline or
+    /// on the heap) is compared directly: `text` encodes the same way exactly when it has the
+    /// same bytes, as the encoding is a function of the text.
+    [[nodiscard]] bool equals(std::string_view text) const noexcept {
+        switch (m_kind) {
+        case kind_inline: return text.size() == m_len && (m_len == 0 || std::memcmp(m_bytes, text.data(), m_len) == 0);
+        case kind_heap: return text.size() == heap_size() && std::memcmp(heap_data(), text.data(), text.size()) == 0;
+        default: return matches(Probe(text));
+        }
+    }
 
     friend bool operator==(const CompactString& a, const CompactString& b) noexcept {
         if (a.m_kind != b.m_kind) return false;
