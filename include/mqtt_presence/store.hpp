@@ -162,31 +162,32 @@ public:
     /// Applies the events [first, last) in order, exactly as ingest() on each one would, and
     /// calls on_outcome(const Event&, const Outcome&) after each (an edge is reported there
     /// once per flip). Faster than a loop of ingest() on a large store: with a storage that
-    /// offers prefetch() (InMemoryStorage does), the index slots of the events 16 ahead and the
-    /// records of the events 8 ahead are fetched from memory while the current one is applied.
+    /// offers prefetch() (InMemoryStorage does), the index slots of the events 12 ahead, the
+    /// records of the events 8 ahead and their channels 4 ahead are fetched from memory while
+    /// the current one is applied.
     /// `It` is a forward iterator over Event.
     template <class It, class OnOutcome>
     void ingest_batch(It first, It last, OnOutcome&& on_outcome) {
         if constexpr (storage_concept::has_prefetch<Storage>::value) {
-            constexpr std::size_t distance = 8;
-            It locate = first;
-            It record = first;
-            for (std::size_t i = 0; i < 2 * distance && locate != last; ++i, ++locate) {
-                m_storage.prefetch(locate->client_id, PrefetchStage::locate);
-                if (i >= distance) {
-                    m_storage.prefetch(record->client_id, PrefetchStage::record);
-                    ++record;
-                }
+            // Three cursors run ahead of `first`, `step` events apart: each stage is found
+            // through what the stage before it fetched a few events earlier.
+            constexpr std::size_t step = 4;
+            It ahead[3] = {first, first, first};
+            const PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
+            auto advance = [&](std::size_t k) {
+                if (ahead[k] == last) return;
+                m_storage.prefetch(ahead[k]->client_id, stages[k]);
+                ++ahead[k];
+            };
+            for (std::size_t i = 0; i < 3 * step; ++i) {
+                advance(0);
+                if (i >= step) advance(1);
+                if (i >= 2 * step) advance(2);
             }
             for (; first != last; ++first) {
-                if (locate != last) {
-                    m_storage.prefetch(locate->client_id, PrefetchStage::locate);
-                    ++locate;
-                }
-                if (record != last) {
-                    m_storage.prefetch(record->client_id, PrefetchStage::record);
-                    ++record;
-                }
+                advance(0);
+                advance(1);
+                advance(2);
                 const Event& event = *first;
                 const Outcome out = ingest(event);
                 on_outcome(event, out);

@@ -112,21 +112,33 @@ public:
         if (m_slots != nullptr) prefetch(&m_slots[home(h)]);
     }
 
-    /// Starts fetching the entry of the first slot whose tag matches (if the slot is already
-    /// cached, as after prefetch_slot a little earlier, this costs a few instructions).
-    void prefetch_entry(std::uint64_t h) const noexcept {
-        if (m_slots == nullptr) return;
+    /// The entry of the first slot whose tag matches h, or nullptr: a guess, for prefetching
+    /// (a tag can match another key). Cheap once the slot is cached, as after prefetch_slot().
+    [[nodiscard]] const Entry* peek(std::uint64_t h) const noexcept {
+        if (m_slots == nullptr) return nullptr;
         const auto tag = static_cast<std::uint32_t>(h);
         for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
             const Slot slot = m_slots[s];
-            if (slot.entry == empty) return;
-            if (slot.tag == tag) {
-                const Entry* e = &m_entries[slot.entry];
-                prefetch(e);
-                prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry) - 1);
-                return;
-            }
+            if (slot.entry == empty) return nullptr;
+            if (slot.tag == tag) return &m_entries[slot.entry];
         }
+    }
+
+    /// Starts fetching the entry peek(h) finds (both of its cache lines).
+    void prefetch_entry(std::uint64_t h) const noexcept {
+        if (const Entry* e = peek(h)) {
+            prefetch(e);
+            prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry) - 1);
+        }
+    }
+
+    /// Starts fetching the memory at p (a hint; p need not be valid to dereference).
+    static void prefetch(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(p);
+#else
+        (void)p;
+#endif
     }
 
     /// Calls fn(std::string_view key, const Value&) for every entry, in no order.
@@ -154,14 +166,6 @@ private:
     };
     static constexpr std::uint32_t empty = 0xffffffffU;
     static constexpr std::size_t max_entries = 0xfffffffeU;
-
-    static void prefetch(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(p);
-#else
-        (void)p;
-#endif
-    }
 
     // Where the probe for hash h starts: the high bits of a Fibonacci multiply, so that every
     // bit of the hash counts and the slot does not repeat the tag's bits.

@@ -16,8 +16,8 @@
 // | Storage::concurrent (optional)                                   | `static constexpr bool concurrent = true` if every member may be called from many threads at   |
 // |                                                                  | once; the store then keeps its counters atomic                                                 |
 // | cs.prefetch(id, stage) (optional)                                | a hint, no effect on state: start fetching what a lookup of id needs into the cache. ingest_batch |
-// |                                                                  | calls it twice per event, ahead of applying it: stage locate ~16 events ahead (e.g. an index),  |
-// |                                                                  | stage record ~8 events ahead (the record, found through what locate fetched)                    |
+// |                                                                  | calls it three times per event, ahead of applying it: stage locate ~12 events ahead (e.g. an    |
+// |                                                                  | index), record ~8 ahead (the record), detail ~4 ahead (what the record points to)               |
 //
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
@@ -30,9 +30,10 @@
 
 namespace mqtt_presence {
 
-/// The two steps of a lookup a storage's optional prefetch() may start early: what finds the
-/// record (an index), then the record.
-enum class PrefetchStage : unsigned char { locate, record };
+/// The steps of a lookup a storage's optional prefetch() may start early, each found through
+/// what the step before fetched: what finds the record (an index), the record, and what the
+/// record points to (e.g. its channels beyond the first).
+enum class PrefetchStage : unsigned char { locate, record, detail };
 
 } // namespace mqtt_presence
 

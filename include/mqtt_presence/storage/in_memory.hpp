@@ -60,14 +60,19 @@ public:
     /// Prepares for `clients` records without rehashing.
     void reserve(std::size_t clients) { m_table.reserve(clients); }
 
-    /// A hint: starts fetching what the client's lookup needs, the index slot (stage locate)
-    /// or, a little later, the record itself (stage record). Changes nothing.
+    /// A hint: starts fetching what the client's lookup needs: the index slot (stage locate),
+    /// a little later the entry (stage record), then its channels beyond the first (stage
+    /// detail), each found through what the stage before fetched. Changes nothing.
     void prefetch(std::string_view client_id, PrefetchStage stage) const noexcept {
         const std::uint64_t h = Table::hash(client_id);
-        if (stage == PrefetchStage::locate)
-            m_table.prefetch_slot(h);
-        else
-            m_table.prefetch_entry(h);
+        switch (stage) {
+        case PrefetchStage::locate: m_table.prefetch_slot(h); break;
+        case PrefetchStage::record: m_table.prefetch_entry(h); break;
+        case PrefetchStage::detail:
+            if (const auto* e = m_table.peek(h); e != nullptr && e->value.channels.size() > 1)
+                Table::prefetch(e->value.channels.data());
+            break;
+        }
     }
 
     /// Bytes this storage holds: index, entries, long ids, and channels beyond the first.
