@@ -73,7 +73,11 @@ public:
     void reserve(std::size_t count) {
         if (count <= m_capacity) return;
         if (count > max_size()) throw std::length_error("mqtt_presence: SmallVector is full");
-        std::size_t capacity = count < 2 * static_cast<std::size_t>(m_capacity) ? 2 * static_cast<std::size_t>(m_capacity) : count;
+        // Doubling, and at least 4 on leaving the inline storage: a record that needs a second
+        // channel usually needs a few more soon (tombstones), and each step is an allocation.
+        std::size_t capacity = 2 * static_cast<std::size_t>(m_capacity);
+        if (capacity < 4) capacity = 4;
+        if (capacity < count) capacity = count;
         if (capacity > max_size()) capacity = max_size();
         T* fresh = std::allocator<T>{}.allocate(capacity);
         T* old = data();
