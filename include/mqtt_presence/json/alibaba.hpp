@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,8 +31,6 @@ public:
     using number_float_t = nlohmann::json::number_float_t;
     using string_t = nlohmann::json::string_t;
     using binary_t = nlohmann::json::binary_t;
-
-    static constexpr std::size_t max_depth = 64;
 
     explicit AlibabaSax(AlibabaFields& fields) : m_fields(fields) {}
 
@@ -61,33 +60,22 @@ public:
         return m_fields.begin(m_field);
     }
 
-    bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& ex) {
-        std::string_view what = ex.what();
-        if (const auto end = what.find("] "); what.rfind("[json.exception", 0) == 0 && end != std::string_view::npos)
-            what.remove_prefix(end + 2);
-        // nlohmann echoes the input it last read, which may be huge and hold any bytes: keep
-        // the message short and printable.
-        constexpr std::size_t max_echo = 200;
-        std::string message = "malformed JSON: ";
-        for (std::size_t i = 0; i < what.size() && i < max_echo; ++i) {
-            const auto c = static_cast<unsigned char>(what[i]);
-            message.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
-        }
-        if (what.size() > max_echo) message += "...";
-        return m_fields.fail(std::move(message));
+    // The words come from detail::refusal, the same for every parser.
+    bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) {
+        return m_fields.fail("malformed JSON");
     }
 
 private:
     // A scalar value at depth 1 is a field's value; deeper ones are inside unknown fields.
     [[nodiscard]] bool scalar() const noexcept { return m_depth == 1; }
     bool ok_nested(const char* type_name) {
-        if (m_depth == 0) return m_fields.fail(std::string("message must be a JSON object, got ") + type_name);
+        if (m_depth == 0) return m_fields.on_top_level(type_name);
         return true;
     }
     bool open(const char* type_name) {
-        if (m_depth == 0 && type_name[0] == 'a') return m_fields.fail("message must be a JSON object, got array");
+        if (m_depth == 0 && type_name[0] == 'a') return m_fields.on_top_level(type_name);
         if (m_depth == 1 && !m_fields.on_other(m_field, type_name)) return false;
-        if (++m_depth > max_depth) return m_fields.fail("JSON nested deeper than 64 levels");
+        if (++m_depth > AlibabaFields::max_depth) return m_fields.on_too_deep();
         return true;
     }
 
@@ -100,9 +88,10 @@ private:
 
 /// Parses one Alibaba lifecycle message into `event`, reusing its buffers. Returns false and
 /// sets `error` (naming the field and the problem) on bad input; never throws for bad input.
-/// `event` is unspecified after a failure. Unknown fields are ignored; key order is free.
+/// `event` is unspecified after a failure. Unknown fields are ignored; key order is free. The
+/// order of the errors is in json/alibaba_fields.hpp.
 inline bool parse_alibaba_event(std::string_view json, Event& event, std::string& error) {
-    if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    if (detail::blank_message(json)) {
         error = "empty message";
         return false;
     }
@@ -110,8 +99,10 @@ inline bool parse_alibaba_event(std::string_view json, Event& event, std::string
     fields.reset(event);
     detail::AlibabaSax sax(fields);
     const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
-    if (ok && fields.error().empty()) return true;
-    error = fields.error().empty() ? std::string("malformed JSON") : fields.error();
+    // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
+    // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
+    if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
+    detail::refusal(json, fields, error);
     return false;
 }
 

@@ -4,6 +4,16 @@
 // nlohmann, json/alibaba_simdjson.hpp on simdjson) only walks the message and hands each value
 // to detail::AlibabaFields, so that they accept the same messages and say the same things.
 // Standard library only.
+//
+// The error of a refused message is, in this order:
+//   1. "empty message": nothing but whitespace (after an optional UTF-8 byte order mark);
+//   2. "malformed JSON: <problem> at byte N": not one valid JSON text (detail/json_syntax.hpp).
+//      Checked over the whole message before anything else, so that a malformed message is
+//      never blamed on a field, whichever parser read it and wherever it stopped;
+//   3. "message must be a JSON object, got <type>";
+//   4. the first field problem in the order of the message (a duplicate field, a mistyped or bad
+//      value, nesting deeper than 64 levels inside an unknown field);
+//   5. a missing field.
 
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +23,7 @@
 #include <string_view>
 #include <utility>
 
+#include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 
 namespace mqtt_presence {
@@ -169,6 +180,13 @@ public:
         return wrong_type(field, type_name);
     }
 
+    // The message itself is not an object (type_name as nlohmann names JSON types).
+    bool on_top_level(const char* type_name) { return fail(std::string("message must be a JSON object, got ") + type_name); }
+
+    // A container opened at depth max_depth + 1, the message's object being depth 1.
+    static constexpr std::size_t max_depth = 64;
+    bool on_too_deep() { return fail("JSON nested deeper than " + std::to_string(max_depth) + " levels"); }
+
     // Presence of the required fields, once the object is complete.
     bool finish() {
         for (const Field field : {client_id, channel_id, event_type, time})
@@ -187,6 +205,19 @@ private:
     unsigned m_seen = 0;
     std::string m_error;
 };
+
+// Nothing but JSON whitespace, after an optional UTF-8 byte order mark: "empty message".
+[[nodiscard]] inline bool blank_message(std::string_view json) noexcept {
+    if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
+    return json.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+// Why a parser refused `json`, into `error`: the syntax error, if any, wherever it is (parsers
+// stop at different places, so it must not depend on where); else the field problem.
+inline void refusal(std::string_view json, const AlibabaFields& fields, std::string& error) {
+    error = json_syntax_error(json);
+    if (error.empty()) error = fields.error().empty() ? std::string("malformed JSON") : fields.error();
+}
 
 // The RocketMQ message tag (connect/disconnect/tcpclean) must name the body's eventType.
 inline bool check_tag(const Event& event, std::string_view tag, std::string& error) {
