@@ -209,7 +209,9 @@ private:
 // Nothing but JSON whitespace, after an optional UTF-8 byte order mark: "empty message".
 [[nodiscard]] inline bool blank_message(std::string_view json) noexcept {
     if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
-    return json.find_first_not_of(" \t\r\n") == std::string_view::npos;
+    for (const char c : json)
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+    return true;
 }
 
 // Why a parser refused `json`, into `error`: the syntax error, if any, wherever it is (parsers
