@@ -129,15 +129,14 @@ constexpr const char* usage_text =
     "                             of one thread unless the input holds events more than the\n"
     "                             retention late, but the outcome counts (applied, duplicates,\n"
     "                             superseded, went_online, ...) may differ from run to run\n"
-    "  --parser NAME              the JSON parser: simdjson or nlohmann; both accept the same\n"
+    "  --parser NAME              the JSON parser, simdjson or nlohmann: both accept the same\n"
     "                             lines and report the same errors (default: "
 #ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
-    "simdjson"
+    "simdjson)\n"
 #else
-    "nlohmann; this build has\n"
-    "                             no simdjson"
+    "nlohmann;\n"
+    "                             this build has no simdjson)\n"
 #endif
-    ")\n"
     "  --close-on-disconnect      a disconnect closes its connection too (default: only tcpclean)\n"
     "  --no-takeover              a newer connect never closes an older connection whose close\n"
     "                             was lost\n"
