@@ -552,9 +552,11 @@ TEST_CASE("one simdjson parser serves any sequence of messages, short and long, 
         CHECK_FALSE(parser.parse(ok_line.substr(0, 20), e, error));
         CHECK(error == "malformed JSON: unexpected end of input after byte 20");
     }
-    // Moved, it still works.
+    // Moved, it still works; so does the moved-from one, once given a new value.
     AlibabaSimdjsonParser moved = std::move(parser);
     CHECK(moved.parse(good, e, error));
+    parser = AlibabaSimdjsonParser();
+    CHECK(parser.parse(huge, e, error));
 }
 
 TEST_CASE("a warm simdjson parser allocates nothing per message", "[json][simdjson]") {
