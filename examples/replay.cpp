@@ -2,7 +2,7 @@
 // online at the end, so that an operator can rebuild state after an outage, check a consumer
 // against a captured stream, or measure the ingest rate on real data.
 //
-//   mqtt_presence_replay [--online-out FILE] [--threads N] [options] [FILE ...]
+//   mqtt_presence_replay [--online-out FILE] [--threads N] [--parser NAME] [options] [FILE ...]
 //
 //   mqtt_presence_replay --online-out online.txt events-*.jsonl
 //   zcat dump.jsonl.gz | mqtt_presence_replay --quiet --threads 2
@@ -20,12 +20,18 @@
 // Options set the rules (README.md, "The rules"): --close-on-disconnect (rule 4), --no-takeover and
 // --takeover-tolerance-ms N (rule 6), --retention-ms N (rule 5). See --help.
 //
+// Parser: --parser simdjson (AlibabaSimdjsonParser, <mqtt_presence/simdjson.hpp>; the default when
+// the tool was built with simdjson) or --parser nlohmann (parse_alibaba_event,
+// <mqtt_presence/json.hpp>). Both accept exactly the same lines and word every refusal the same,
+// so the summary (but for its timings and "parser") and the reports do not depend on the choice.
+// Naming a parser the tool was built without is a command-line error.
+//
 // Output: one JSON object on one line on standard output, e.g.
 //   {"events":17,"applied":15,"duplicates":2,"refused":0,"rejected":0,...,"events_per_sec":...}
 // where events (non-blank lines) = applied + duplicates + refused + rejected, and applied
 // counts every event that was accepted and not a duplicate (superseded, behind_watermark and
 // stale included; they are also given on their own). seconds is the wall time of reading,
-// parsing and ingesting. --online-out FILE also writes the online client ids, sorted bytewise,
+// parsing and ingesting, and events_per_sec events / seconds; "parser" names the parser used. --online-out FILE also writes the online client ids, sorted bytewise,
 // one per line. On a terminal, standard error shows the progress of a long replay.
 //
 // Exit status: 0 when the input was read (bad lines included); 1 when a file cannot be opened
@@ -70,6 +76,9 @@
 
 #include <mqtt_presence/json.hpp>
 #include <mqtt_presence/mqtt_presence.hpp>
+#ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
+#include <mqtt_presence/simdjson.hpp>
+#endif
 
 #ifdef _WIN32
 #include <fcntl.h>
@@ -108,7 +117,7 @@ constexpr std::size_t batch_bytes = std::size_t{64} << 10;
 constexpr std::size_t batches_per_worker = 4;
 
 constexpr const char* usage_text =
-    "usage: mqtt_presence_replay [--online-out FILE] [--threads N] [options] [FILE ...]\n"
+    "usage: mqtt_presence_replay [--online-out FILE] [--threads N] [--parser NAME] [options] [FILE ...]\n"
     "\n"
     "Replays Alibaba Cloud MQTT lifecycle events (JSON Lines: connect, disconnect, tcpclean)\n"
     "and prints a one-line JSON summary. With no FILE, or when FILE is -, reads standard input.\n"
@@ -120,6 +129,14 @@ constexpr const char* usage_text =
     "                             of one thread unless the input holds events more than the\n"
     "                             retention late, but the outcome counts (applied, duplicates,\n"
     "                             superseded, went_online, ...) may differ from run to run\n"
+    "  --parser NAME              the JSON parser, simdjson or nlohmann: both accept the same\n"
+    "                             lines and report the same errors (default: "
+#ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
+    "simdjson)\n"
+#else
+    "nlohmann;\n"
+    "                             this build has no simdjson)\n"
+#endif
     "  --close-on-disconnect      a disconnect closes its connection too (default: only tcpclean)\n"
     "  --no-takeover              a newer connect never closes an older connection whose close\n"
     "                             was lost\n"
@@ -133,11 +150,20 @@ constexpr const char* usage_text =
     "exit status: 0 done (bad lines included), 1 a file could not be read or written,\n"
     "2 bad command line\n";
 
+enum class ParserName { nlohmann, simdjson };
+
+#ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
+constexpr ParserName default_parser = ParserName::simdjson;
+#else
+constexpr ParserName default_parser = ParserName::nlohmann;
+#endif
+
 struct Config {
     mqtt_presence::Options options;
     std::string online_out;
     bool quiet = false;
     std::size_t threads = 1;
+    ParserName parser = default_parser;
     std::vector<std::string> files;
 };
 
@@ -193,8 +219,8 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             value = arg.substr(eq + 1);
             has_value = true;
         }
-        const bool known = name == "--online-out" || name == "--threads" || name == "--takeover-tolerance-ms" ||
-                           name == "--retention-ms";
+        const bool known = name == "--online-out" || name == "--threads" || name == "--parser" ||
+                           name == "--takeover-tolerance-ms" || name == "--retention-ms";
         if (!known) {
             complain("unknown option " + std::string(arg));
             return ArgsResult::error;
@@ -212,6 +238,23 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
                 return ArgsResult::error;
             }
             config.online_out = std::string(value);
+            continue;
+        }
+        if (name == "--parser") {
+            if (value == "nlohmann") {
+                config.parser = ParserName::nlohmann;
+            } else if (value == "simdjson") {
+#ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
+                config.parser = ParserName::simdjson;
+#else
+                complain("option --parser: simdjson was not built into this mqtt_presence_replay "
+                         "(it was built without the simdjson library); use --parser nlohmann");
+                return ArgsResult::error;
+#endif
+            } else {
+                complain("option --parser needs simdjson or nlohmann, got \"" + std::string(value) + "\"");
+                return ArgsResult::error;
+            }
             continue;
         }
         std::int64_t number = 0;
@@ -261,7 +304,7 @@ public:
         m_message.assign(program);
         m_message.append(": ").append(file).push_back(':');
         m_message.append(std::to_string(line)).append(": ");
-        // A JSON syntax error quotes the text it gave up on, which can be the whole line.
+        // Reasons are short (they quote at most 64 bytes of a value); the cap is only a guard.
         if (reason.size() > max_reason_bytes) m_message.append(reason.substr(0, max_reason_bytes)).append("...");
         else m_message.append(reason);
         m_message.push_back('\n');
@@ -321,15 +364,34 @@ private:
     Clock::time_point m_last_progress{};
 };
 
-// Parses one line and ingests it into the store. One per ingesting thread: the event and the
-// error message are reused for every line, so that once warm a line costs no allocation of ours.
-template <class Store>
+// The two ways to read a line: parser(text, event, error) -> bool, and a name for the summary.
+struct NlohmannParser {
+    static constexpr const char* name = "nlohmann";
+    bool operator()(std::string_view text, mqtt_presence::Event& event, std::string& error) {
+        return mqtt_presence::parse_alibaba_event(text, event, error);
+    }
+};
+
+#ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
+struct SimdjsonParser {
+    static constexpr const char* name = "simdjson";
+    bool operator()(std::string_view text, mqtt_presence::Event& event, std::string& error) {
+        return parser.parse(text, event, error);
+    }
+    mqtt_presence::AlibabaSimdjsonParser parser; // keeps its buffers: one per thread
+};
+#endif
+
+// Parses one line and ingests it into the store. One per ingesting thread, with its own parser:
+// the parser, the event and the error message are reused for every line, so that once warm a
+// line costs no allocation of ours.
+template <class Store, class Parser>
 class Ingester {
 public:
     Ingester(Store& store, Reporter& reporter) : m_store(store), m_reporter(reporter) { m_error.reserve(256); }
 
     void operator()(const std::string& file, std::uint64_t line, std::string_view text) {
-        if (!mqtt_presence::parse_alibaba_event(text, m_event, m_error)) {
+        if (!m_parser(text, m_event, m_error)) {
             reject(file, line, m_error);
             return;
         }
@@ -350,6 +412,7 @@ private:
 
     Store& m_store;
     Reporter& m_reporter;
+    Parser m_parser;
     mqtt_presence::Event m_event;
     std::string m_error;
     std::uint64_t m_rejected = 0;
@@ -437,11 +500,15 @@ private:
     bool m_closed = false;
 };
 
-// --threads N > 1: deals the lines, in blocks, round-robin to N workers that parse and ingest
-// them into one concurrent store. Used as the line sink of the reading thread, like Ingester.
+using ConcurrentStore = mqtt_presence::ClientStatusStore<mqtt_presence::ConcurrentStorage>;
+
+// --threads N > 1: deals the lines, in blocks, round-robin to N workers that parse (each with its
+// own Parser) and ingest them into one concurrent store. Used as the line sink of the reading
+// thread, like Ingester.
+template <class Parser>
 class Dispatcher {
 public:
-    using Store = mqtt_presence::ClientStatusStore<mqtt_presence::ConcurrentStorage>;
+    using Store = ConcurrentStore;
 
     Dispatcher(Store& store, Reporter& reporter, std::size_t threads) {
         m_workers.reserve(threads);
@@ -509,7 +576,7 @@ private:
         }
 
         BatchQueue queue;
-        Ingester<Store> ingester;
+        Ingester<Store, Parser> ingester;
         std::exception_ptr failure; // written by the worker, read after it is joined
         std::thread thread;
     };
@@ -624,7 +691,8 @@ private:
 };
 
 template <class Store>
-nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::uint64_t rejected, double wall_seconds) {
+nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::uint64_t rejected, double wall_seconds,
+                               const char* parser) {
     const mqtt_presence::Counters c = store.counters();
     nlohmann::ordered_json out;
     out["events"] = events;
@@ -644,6 +712,7 @@ nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::ui
     out["seconds"] = seconds;
     out["events_per_sec"] = seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(events) / wall_seconds + 0.5)
                                         : std::uint64_t{0};
+    out["parser"] = parser;
     return out;
 }
 
@@ -689,7 +758,7 @@ std::unique_ptr<Store> make_store(const mqtt_presence::Options& options) {
 
 // Replays every input, in order, through `sink` into `store`; then writes --online-out and
 // the summary. Returns the exit status.
-template <class Store, class Sink>
+template <class Parser, class Store, class Sink>
 int replay(const Config& config, Reporter& reporter, const Store& store, Sink& sink) {
     LineReader reader(reporter);
     const std::string stdin_name = "<stdin>";
@@ -732,7 +801,7 @@ int replay(const Config& config, Reporter& reporter, const Store& store, Sink& s
     int status = 0;
     if (!config.online_out.empty() && !write_online(config.online_out, online_ids(store))) status = 1;
 
-    std::string line = summary(store, reader.events(), reader.rejected() + sink.rejected(), seconds).dump();
+    std::string line = summary(store, reader.events(), reader.rejected() + sink.rejected(), seconds, Parser::name).dump();
     line.push_back('\n');
     std::fwrite(line.data(), 1, line.size(), stdout);
     if (std::fflush(stdout) != 0) {
@@ -740,6 +809,22 @@ int replay(const Config& config, Reporter& reporter, const Store& store, Sink& s
         return 1;
     }
     return status;
+}
+
+template <class Parser>
+int run_with(const Config& config, Reporter& reporter) {
+    if (config.threads == 1) {
+        // One thread: the single-threaded store, no locks and no hand-off.
+        using Store = mqtt_presence::ClientStatusStore<>;
+        const std::unique_ptr<Store> store = make_store<Store>(config.options);
+        if (store == nullptr) return 2;
+        Ingester<Store, Parser> sink(*store, reporter);
+        return replay<Parser>(config, reporter, *store, sink);
+    }
+    const std::unique_ptr<ConcurrentStore> store = make_store<ConcurrentStore>(config.options);
+    if (store == nullptr) return 2;
+    Dispatcher<Parser> sink(*store, reporter, config.threads); // declared after the store: joined before it goes
+    return replay<Parser>(config, reporter, *store, sink);
 }
 
 int run(int argc, char** argv) {
@@ -751,18 +836,10 @@ int run(int argc, char** argv) {
     }
 
     Reporter reporter(config.quiet, MQTT_PRESENCE_REPLAY_ISATTY(stderr));
-    if (config.threads == 1) {
-        // One thread: the single-threaded store, no locks and no hand-off.
-        using Store = mqtt_presence::ClientStatusStore<>;
-        const std::unique_ptr<Store> store = make_store<Store>(config.options);
-        if (store == nullptr) return 2;
-        Ingester<Store> sink(*store, reporter);
-        return replay(config, reporter, *store, sink);
-    }
-    const std::unique_ptr<Dispatcher::Store> store = make_store<Dispatcher::Store>(config.options);
-    if (store == nullptr) return 2;
-    Dispatcher sink(*store, reporter, config.threads); // declared after the store: joined before it goes
-    return replay(config, reporter, *store, sink);
+#ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
+    if (config.parser == ParserName::simdjson) return run_with<SimdjsonParser>(config, reporter);
+#endif
+    return run_with<NlohmannParser>(config, reporter);
 }
 
 } // namespace

@@ -99,6 +99,48 @@ TEST_CASE("malformed JSON is reported as such, printable", "[json][alibaba]") {
     }
 }
 
+TEST_CASE("malformed JSON is named by its first problem and where it is, before any field problem", "[json][alibaba]") {
+    const std::string ok = R"({"clientId":"a","channelId":"c","eventType":"connect","time":1})"; // 63 bytes
+    struct Case {
+        std::string json;
+        const char* error;
+    };
+    const std::vector<Case> cases = {
+        {ok.substr(0, 62), "malformed JSON: unexpected end of input after byte 62"},
+        {ok + " trailing", "malformed JSON: trailing characters at byte 65"},
+        {ok + "}", "malformed JSON: trailing characters at byte 64"},
+        // nlohmann stops at a NUL byte as at the end of the input; it is a stray byte here
+        {ok + std::string("\0x", 2), "malformed JSON: trailing characters at byte 64"},
+        // the field problem comes first in the message, the syntax error still wins
+        {R"({"clientId":1,"channelId":"c")", "malformed JSON: unexpected end of input after byte 29"},
+        {R"({"clientId":1} x)", "malformed JSON: trailing characters at byte 16"},
+        {R"([1,2)", "malformed JSON: unexpected end of input after byte 4"},
+        {"{\"x\":" + std::string(70, '[') + "}", "malformed JSON: unexpected character '}' at byte 76"},
+        {"{\"clientId\":\"a\xff\",\"channelId\":\"c\",\"eventType\":\"connect\",\"time\":1}",
+         "malformed JSON: invalid UTF-8 in a string at byte 15"},
+        {"{\"clientId\":\"a\tb\",\"channelId\":\"c\",\"eventType\":\"connect\",\"time\":1}",
+         "malformed JSON: unescaped control character in a string at byte 15"},
+        {R"({"clientId":"a","channelId":"c\q","eventType":"connect","time":1})", "malformed JSON: invalid escape in a string at byte 31"},
+        {R"({"clientId":"\ud800","channelId":"c","eventType":"connect","time":1})",
+         "malformed JSON: unpaired UTF-16 surrogate in a string at byte 14"},
+        {R"({clientId:"a"})", "malformed JSON: unexpected character 'c' at byte 2"},
+        {R"({"clientId":"a","channelId":"c","eventType":"connect","time":1,})", "malformed JSON: unexpected character '}' at byte 64"},
+        {R"({"clientId":"a","channelId":"c","eventType":"connect","time":01})", "malformed JSON: invalid number at byte 62"},
+        {R"({"clientId":"a","channelId":"c","eventType":"connect","time":1e999})", "malformed JSON: number out of range at byte 62"},
+        {R"({"clientId":"a","channelId":"c","eventType":"connect","time":tru})", "malformed JSON: invalid literal at byte 62"},
+        // a UTF-8 byte order mark is skipped, once
+        {"\xEF\xBB\xBF" + ok, "<ok>"},
+        {"\xEF\xBB\xBF", "empty message"},
+        {"\xEF\xBB\xBF \r\n", "empty message"},
+        {"\xEF\xBB" + ok, "malformed JSON: invalid byte order mark at byte 1"},
+        {"\xEF\xBB\xBF\xEF\xBB\xBF" + ok, "malformed JSON: unexpected byte 0xEF at byte 4"},
+    };
+    for (const Case& c : cases) {
+        CAPTURE(c.json);
+        CHECK(error_of(c.json) == c.error);
+    }
+}
+
 TEST_CASE("the error for a huge malformed message stays short", "[json][alibaba]") {
     const std::string error = error_of(R"({"clientId":")" + std::string(100000, 'x'));
     CHECK(error.rfind("malformed JSON: ", 0) == 0);

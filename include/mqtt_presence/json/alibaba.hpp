@@ -2,12 +2,13 @@
 // The Alibaba Cloud MQTT (ApsaraMQ for MQTT) lifecycle event adapter:
 //   {"clientId":"GID_XXX@@@dev","time":1570795200000,"eventType":"connect",
 //    "channelId":"2b9b1281046046faafe5e0b458e4a1b2","clientIp":"192.0.2.7:13222"}
-// Parsed with nlohmann's SAX interface straight into an Event (no DOM is built).
+// Parsed with nlohmann's SAX interface straight into an Event (no DOM is built). The checks
+// and the messages are in json/alibaba_fields.hpp, shared with json/alibaba_simdjson.hpp.
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,179 +16,11 @@
 #include <nlohmann/json.hpp>
 
 #include "../event.hpp"
+#include "alibaba_fields.hpp"
 
 namespace mqtt_presence {
 
-/// Bad input at the parsing boundary. what() names the field and the problem.
-class ParseError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-/// The result of a non-throwing parse: an event, or why there is none.
-struct ParseResult {
-    std::optional<Event> event;
-    std::string error; ///< empty on success
-
-    explicit operator bool() const noexcept { return event.has_value(); }
-};
-
 namespace detail {
-
-// A value quoted for an error message: at most 64 bytes, control bytes shown as '?'.
-inline std::string quoted(std::string_view value) {
-    std::string out = "\"";
-    const std::size_t n = value.size() < 64 ? value.size() : 64;
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto c = static_cast<unsigned char>(value[i]);
-        out.push_back(c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : static_cast<char>(c));
-    }
-    if (n < value.size()) out += "...";
-    out.push_back('"');
-    return out;
-}
-
-// Collects the fields of one Alibaba event, checks each as it arrives and checks presence at
-// the end. Driven by the SAX handler below and by from_json, so both say exactly the same.
-class AlibabaFields {
-public:
-    enum Field : std::uint8_t { client_id, channel_id, event_type, time, client_ip, unknown };
-
-    static Field field_of(std::string_view key) noexcept {
-        if (key == "clientId") return client_id;
-        if (key == "channelId") return channel_id;
-        if (key == "eventType") return event_type;
-        if (key == "time") return time;
-        if (key == "clientIp") return client_ip;
-        return unknown;
-    }
-
-    static std::string_view name(Field field) noexcept {
-        switch (field) {
-        case client_id: return "clientId";
-        case channel_id: return "channelId";
-        case event_type: return "eventType";
-        case time: return "time";
-        case client_ip: return "clientIp";
-        default: return "?";
-        }
-    }
-
-    void reset(Event& event) {
-        m_event = &event;
-        m_seen = 0;
-        m_error.clear();
-        event.client_id.clear();
-        event.channel_id.clear();
-        event.client_ip.clear();
-        event.type = EventType::connect;
-        event.time_ms = 0;
-    }
-
-    [[nodiscard]] const std::string& error() const noexcept { return m_error; }
-    bool fail(std::string message) {
-        if (m_error.empty()) m_error = std::move(message);
-        return false;
-    }
-
-    // Each on_* returns false (with error() set) when the value is not acceptable.
-    bool begin(Field field) {
-        if (field == unknown) return true;
-        const auto bit = static_cast<unsigned>(1U << field);
-        if ((m_seen & bit) != 0U) return fail("duplicate field \"" + std::string(name(field)) + "\"");
-        m_seen |= bit;
-        return true;
-    }
-
-    bool on_string(Field field, std::string_view value) {
-        switch (field) {
-        case client_id:
-        case channel_id: {
-            const auto problem = id_problem(value);
-            if (!problem.empty()) return fail("\"" + std::string(name(field)) + "\" " + std::string(problem));
-            (field == client_id ? m_event->client_id : m_event->channel_id).assign(value.data(), value.size());
-            return true;
-        }
-        case event_type: {
-            const auto type = parse_event_type(value);
-            if (!type)
-                return fail("unknown \"eventType\" " + quoted(value) + " (expected connect, disconnect or tcpclean)");
-            m_event->type = *type;
-            return true;
-        }
-        case time: {
-            // Accepted as a string of decimal digits too (some producers quote longs).
-            if (value.empty() || value.size() > 19) return fail("\"time\" must be an integer, got string " + quoted(value));
-            std::uint64_t v = 0;
-            for (const char c : value) {
-                if (c < '0' || c > '9') return fail("\"time\" must be an integer, got string " + quoted(value));
-                v = v * 10 + static_cast<std::uint64_t>(c - '0');
-            }
-            return on_unsigned(field, v);
-        }
-        case client_ip:
-            if (value.size() > max_address_bytes) return fail("\"clientIp\" is longer than 255 bytes");
-            m_event->client_ip.assign(value.data(), value.size());
-            return true;
-        default: return true;
-        }
-    }
-
-    bool on_integer(Field field, std::int64_t value) {
-        if (field == unknown) return true;
-        if (field != time) return wrong_type(field, "number");
-        if (value < 0) return fail("\"time\" is negative");
-        return on_unsigned(field, static_cast<std::uint64_t>(value));
-    }
-
-    bool on_unsigned(Field field, std::uint64_t value) {
-        if (field == unknown) return true;
-        if (field != time) return wrong_type(field, "number");
-        if (value > static_cast<std::uint64_t>(max_time_ms)) return fail("\"time\" is after the year 9999");
-        m_event->time_ms = static_cast<std::int64_t>(value);
-        return true;
-    }
-
-    // `raw` is the number as written: an integer too large for 64 bits also arrives here.
-    bool on_float(Field field, std::string_view raw) {
-        if (field == unknown) return true;
-        if (field == time) {
-            if (raw.find_first_of(".eE") == std::string_view::npos)
-                return fail(raw.substr(0, 1) == "-" ? "\"time\" is negative" : "\"time\" is after the year 9999");
-            return fail("\"time\" must be an integer, got a number with a fraction or exponent");
-        }
-        return wrong_type(field, "number");
-    }
-
-    bool on_null(Field field) {
-        if (field == client_ip) return true; // an absent address
-        if (field == unknown) return true;
-        return wrong_type(field, "null");
-    }
-
-    bool on_other(Field field, const char* type_name) {
-        if (field == unknown) return true;
-        return wrong_type(field, type_name);
-    }
-
-    // Presence of the required fields, once the object is complete.
-    bool finish() {
-        for (const Field field : {client_id, channel_id, event_type, time})
-            if ((m_seen & (1U << field)) == 0U) return fail("missing field \"" + std::string(name(field)) + "\"");
-        return true;
-    }
-
-private:
-    bool wrong_type(Field field, const char* type_name) {
-        const bool numeric = field == time;
-        return fail("\"" + std::string(name(field)) + "\" must be " + (numeric ? "an integer" : "a string") + ", got " +
-                    type_name);
-    }
-
-    Event* m_event = nullptr;
-    unsigned m_seen = 0;
-    std::string m_error;
-};
 
 // nlohmann SAX handler: top level must be one object; fields at depth 1 go to AlibabaFields,
 // anything nested inside unknown fields is skipped (but must still be valid JSON).
@@ -198,8 +31,6 @@ public:
     using number_float_t = nlohmann::json::number_float_t;
     using string_t = nlohmann::json::string_t;
     using binary_t = nlohmann::json::binary_t;
-
-    static constexpr std::size_t max_depth = 64;
 
     explicit AlibabaSax(AlibabaFields& fields) : m_fields(fields) {}
 
@@ -229,33 +60,22 @@ public:
         return m_fields.begin(m_field);
     }
 
-    bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception& ex) {
-        std::string_view what = ex.what();
-        if (const auto end = what.find("] "); what.rfind("[json.exception", 0) == 0 && end != std::string_view::npos)
-            what.remove_prefix(end + 2);
-        // nlohmann echoes the input it last read, which may be huge and hold any bytes: keep
-        // the message short and printable.
-        constexpr std::size_t max_echo = 200;
-        std::string message = "malformed JSON: ";
-        for (std::size_t i = 0; i < what.size() && i < max_echo; ++i) {
-            const auto c = static_cast<unsigned char>(what[i]);
-            message.push_back(c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c));
-        }
-        if (what.size() > max_echo) message += "...";
-        return m_fields.fail(std::move(message));
+    // The words come from detail::refusal, the same for every parser.
+    bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) {
+        return m_fields.fail("malformed JSON");
     }
 
 private:
     // A scalar value at depth 1 is a field's value; deeper ones are inside unknown fields.
     [[nodiscard]] bool scalar() const noexcept { return m_depth == 1; }
     bool ok_nested(const char* type_name) {
-        if (m_depth == 0) return m_fields.fail(std::string("message must be a JSON object, got ") + type_name);
+        if (m_depth == 0) return m_fields.on_top_level(type_name);
         return true;
     }
     bool open(const char* type_name) {
-        if (m_depth == 0 && type_name[0] == 'a') return m_fields.fail("message must be a JSON object, got array");
+        if (m_depth == 0 && type_name[0] == 'a') return m_fields.on_top_level(type_name);
         if (m_depth == 1 && !m_fields.on_other(m_field, type_name)) return false;
-        if (++m_depth > max_depth) return m_fields.fail("JSON nested deeper than 64 levels");
+        if (++m_depth > AlibabaFields::max_depth) return m_fields.on_too_deep();
         return true;
     }
 
@@ -264,26 +84,14 @@ private:
     std::size_t m_depth = 0;
 };
 
-inline bool check_tag(const Event& event, std::string_view tag, std::string& error) {
-    const auto type = parse_event_type(tag);
-    if (!type) {
-        error = "RocketMQ tag " + quoted(tag) + " is not an event type (expected connect, disconnect or tcpclean)";
-        return false;
-    }
-    if (*type != event.type) {
-        error = "RocketMQ tag " + quoted(tag) + " does not match \"eventType\" " + quoted(to_string(event.type));
-        return false;
-    }
-    return true;
-}
-
 } // namespace detail
 
 /// Parses one Alibaba lifecycle message into `event`, reusing its buffers. Returns false and
 /// sets `error` (naming the field and the problem) on bad input; never throws for bad input.
-/// `event` is unspecified after a failure. Unknown fields are ignored; key order is free.
+/// `event` is unspecified after a failure. Unknown fields are ignored; key order is free. The
+/// order of the errors is in json/alibaba_fields.hpp.
 inline bool parse_alibaba_event(std::string_view json, Event& event, std::string& error) {
-    if (json.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    if (detail::blank_message(json)) {
         error = "empty message";
         return false;
     }
@@ -291,8 +99,10 @@ inline bool parse_alibaba_event(std::string_view json, Event& event, std::string
     fields.reset(event);
     detail::AlibabaSax sax(fields);
     const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
-    if (ok && fields.error().empty()) return true;
-    error = fields.error().empty() ? std::string("malformed JSON") : fields.error();
+    // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
+    // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
+    if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
+    detail::refusal(json, fields, error);
     return false;
 }
 

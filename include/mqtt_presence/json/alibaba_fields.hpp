@@ -1,0 +1,240 @@
+#pragma once
+// The parser-independent half of the Alibaba Cloud MQTT lifecycle event adapter: the error
+// types, every field's checks and every error message. Each JSON parser (json/alibaba.hpp on
+// nlohmann, json/alibaba_simdjson.hpp on simdjson) only walks the message and hands each value
+// to detail::AlibabaFields, so that they accept the same messages and say the same things.
+// Standard library only.
+//
+// The error of a refused message is, in this order:
+//   1. "empty message": nothing but whitespace (after an optional UTF-8 byte order mark);
+//   2. "malformed JSON: <problem> at byte N": not one valid JSON text (detail/json_syntax.hpp).
+//      Checked over the whole message before anything else, so that a malformed message is
+//      never blamed on a field, whichever parser read it and wherever it stopped;
+//   3. "message must be a JSON object, got <type>";
+//   4. the first field problem in the order of the message (a duplicate field, a mistyped or bad
+//      value, nesting deeper than 64 levels inside an unknown field);
+//   5. a missing field.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "../detail/json_syntax.hpp"
+#include "../event.hpp"
+
+namespace mqtt_presence {
+
+/// Bad input at the parsing boundary. what() names the field and the problem.
+class ParseError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+/// The result of a non-throwing parse: an event, or why there is none.
+struct ParseResult {
+    std::optional<Event> event;
+    std::string error; ///< empty on success
+
+    explicit operator bool() const noexcept { return event.has_value(); }
+};
+
+namespace detail {
+
+// A value quoted for an error message: at most 64 bytes, control bytes shown as '?'.
+inline std::string quoted(std::string_view value) {
+    std::string out = "\"";
+    const std::size_t n = value.size() < 64 ? value.size() : 64;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto c = static_cast<unsigned char>(value[i]);
+        out.push_back(c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : static_cast<char>(c));
+    }
+    if (n < value.size()) out += "...";
+    out.push_back('"');
+    return out;
+}
+
+// Collects the fields of one Alibaba event, checks each as it arrives and checks presence at
+// the end. Driven by every parser's walk and by from_json, so that all say exactly the same.
+class AlibabaFields {
+public:
+    enum Field : std::uint8_t { client_id, channel_id, event_type, time, client_ip, unknown };
+
+    static Field field_of(std::string_view key) noexcept {
+        if (key == "clientId") return client_id;
+        if (key == "channelId") return channel_id;
+        if (key == "eventType") return event_type;
+        if (key == "time") return time;
+        if (key == "clientIp") return client_ip;
+        return unknown;
+    }
+
+    static std::string_view name(Field field) noexcept {
+        switch (field) {
+        case client_id: return "clientId";
+        case channel_id: return "channelId";
+        case event_type: return "eventType";
+        case time: return "time";
+        case client_ip: return "clientIp";
+        default: return "?";
+        }
+    }
+
+    void reset(Event& event) {
+        m_event = &event;
+        m_seen = 0;
+        m_error.clear();
+        event.client_id.clear();
+        event.channel_id.clear();
+        event.client_ip.clear();
+        event.type = EventType::connect;
+        event.time_ms = 0;
+    }
+
+    [[nodiscard]] const std::string& error() const noexcept { return m_error; }
+    bool fail(std::string message) {
+        if (m_error.empty()) m_error = std::move(message);
+        return false;
+    }
+
+    // Each on_* returns false (with error() set) when the value is not acceptable.
+    bool begin(Field field) {
+        if (field == unknown) return true;
+        const auto bit = static_cast<unsigned>(1U << field);
+        if ((m_seen & bit) != 0U) return fail("duplicate field \"" + std::string(name(field)) + "\"");
+        m_seen |= bit;
+        return true;
+    }
+
+    bool on_string(Field field, std::string_view value) {
+        switch (field) {
+        case client_id:
+        case channel_id: {
+            const auto problem = id_problem(value);
+            if (!problem.empty()) return fail("\"" + std::string(name(field)) + "\" " + std::string(problem));
+            (field == client_id ? m_event->client_id : m_event->channel_id).assign(value.data(), value.size());
+            return true;
+        }
+        case event_type: {
+            const auto type = parse_event_type(value);
+            if (!type)
+                return fail("unknown \"eventType\" " + quoted(value) + " (expected connect, disconnect or tcpclean)");
+            m_event->type = *type;
+            return true;
+        }
+        case time: {
+            // Accepted as a string of decimal digits too (some producers quote longs).
+            if (value.empty() || value.size() > 19) return fail("\"time\" must be an integer, got string " + quoted(value));
+            std::uint64_t v = 0;
+            for (const char c : value) {
+                if (c < '0' || c > '9') return fail("\"time\" must be an integer, got string " + quoted(value));
+                v = v * 10 + static_cast<std::uint64_t>(c - '0');
+            }
+            return on_unsigned(field, v);
+        }
+        case client_ip:
+            if (value.size() > max_address_bytes) return fail("\"clientIp\" is longer than 255 bytes");
+            m_event->client_ip.assign(value.data(), value.size());
+            return true;
+        default: return true;
+        }
+    }
+
+    bool on_integer(Field field, std::int64_t value) {
+        if (field == unknown) return true;
+        if (field != time) return wrong_type(field, "number");
+        if (value < 0) return fail("\"time\" is negative");
+        return on_unsigned(field, static_cast<std::uint64_t>(value));
+    }
+
+    bool on_unsigned(Field field, std::uint64_t value) {
+        if (field == unknown) return true;
+        if (field != time) return wrong_type(field, "number");
+        if (value > static_cast<std::uint64_t>(max_time_ms)) return fail("\"time\" is after the year 9999");
+        m_event->time_ms = static_cast<std::int64_t>(value);
+        return true;
+    }
+
+    // `raw` is the number as written: an integer too large for 64 bits also arrives here.
+    bool on_float(Field field, std::string_view raw) {
+        if (field == unknown) return true;
+        if (field == time) {
+            if (raw.find_first_of(".eE") == std::string_view::npos)
+                return fail(raw.substr(0, 1) == "-" ? "\"time\" is negative" : "\"time\" is after the year 9999");
+            return fail("\"time\" must be an integer, got a number with a fraction or exponent");
+        }
+        return wrong_type(field, "number");
+    }
+
+    bool on_null(Field field) {
+        if (field == client_ip) return true; // an absent address
+        if (field == unknown) return true;
+        return wrong_type(field, "null");
+    }
+
+    bool on_other(Field field, const char* type_name) {
+        if (field == unknown) return true;
+        return wrong_type(field, type_name);
+    }
+
+    // The message itself is not an object (type_name as nlohmann names JSON types).
+    bool on_top_level(const char* type_name) { return fail(std::string("message must be a JSON object, got ") + type_name); }
+
+    // A container opened at depth max_depth + 1, the message's object being depth 1.
+    static constexpr std::size_t max_depth = 64;
+    bool on_too_deep() { return fail("JSON nested deeper than " + std::to_string(max_depth) + " levels"); }
+
+    // Presence of the required fields, once the object is complete.
+    bool finish() {
+        for (const Field field : {client_id, channel_id, event_type, time})
+            if ((m_seen & (1U << field)) == 0U) return fail("missing field \"" + std::string(name(field)) + "\"");
+        return true;
+    }
+
+private:
+    bool wrong_type(Field field, const char* type_name) {
+        const bool numeric = field == time;
+        return fail("\"" + std::string(name(field)) + "\" must be " + (numeric ? "an integer" : "a string") + ", got " +
+                    type_name);
+    }
+
+    Event* m_event = nullptr;
+    unsigned m_seen = 0;
+    std::string m_error;
+};
+
+// Nothing but JSON whitespace, after an optional UTF-8 byte order mark: "empty message".
+[[nodiscard]] inline bool blank_message(std::string_view json) noexcept {
+    if (json.substr(0, 3) == "\xEF\xBB\xBF") json.remove_prefix(3);
+    for (const char c : json)
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+    return true;
+}
+
+// Why a parser refused `json`, into `error`: the syntax error, if any, wherever it is (parsers
+// stop at different places, so it must not depend on where); else the field problem.
+inline void refusal(std::string_view json, const AlibabaFields& fields, std::string& error) {
+    error = json_syntax_error(json);
+    if (error.empty()) error = fields.error().empty() ? std::string("malformed JSON") : fields.error();
+}
+
+// The RocketMQ message tag (connect/disconnect/tcpclean) must name the body's eventType.
+inline bool check_tag(const Event& event, std::string_view tag, std::string& error) {
+    const auto type = parse_event_type(tag);
+    if (!type) {
+        error = "RocketMQ tag " + quoted(tag) + " is not an event type (expected connect, disconnect or tcpclean)";
+        return false;
+    }
+    if (*type != event.type) {
+        error = "RocketMQ tag " + quoted(tag) + " does not match \"eventType\" " + quoted(to_string(event.type));
+        return false;
+    }
+    return true;
+}
+
+} // namespace detail
+
+} // namespace mqtt_presence
