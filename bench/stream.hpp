@@ -33,6 +33,9 @@
 
 #include <time.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -318,6 +321,14 @@ using Clock = std::chrono::steady_clock;
         return static_cast<std::size_t>(kib) * 1024;
     }
     return 0;
+}
+
+/// Returns memory the program has freed to the system where the allocator can (glibc:
+/// malloc_trim), so that a timed phase runs with the memory it holds, not the memory it held.
+inline void release_free_memory() noexcept {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }
 
 /// The 1-, 5- and 15-minute load averages, to tell a quiet machine from a busy one; "" off Linux.
