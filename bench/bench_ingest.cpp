@@ -17,7 +17,7 @@
 //    for comparison. Also printed: sizeof(ClientRecord), sizeof(Channel), the size of the
 //    storage's stored entry when the storage names it (a member type entry_type or value_type;
 //    "n/a" otherwise), and storage().memory_bytes() when the storage has that member ("n/a"
-//    otherwise).
+//    otherwise). Both are freed before phase 2.
 //
 // 2. Ingest. The stream (bench/stream.hpp: about 16 events per client, late, reordered and
 //    duplicated) is generated once, on every core, not timed. The events are then copied once
@@ -25,9 +25,11 @@
 //    reading the input is then a sequential scan, as reading a parser's reused Event would be,
 //    and the timing is of the store (the generator leaves the strings scattered over the heap
 //    in generation order, which would add cache misses to every event of every configuration).
+//    The scattered copy is freed and its memory returned to the system before any timing.
 //    Configurations:
 //     - ClientStatusStore<>, a loop of ingest(event) over the whole stream;
-//     - ClientStatusStore<>, one ingest_batch(begin, end) over the whole stream;
+//     - ClientStatusStore<>, one ingest_batch(begin, end) over the whole stream (it prefetches
+//       only with a storage that offers prefetch(); the report says whether this one does);
 //     - the floor: one hash-map update per event keyed by client id, keeping the newest time
 //       (std::unordered_map<std::string, std::int64_t>; the key is assigned into one reused
 //       std::string, so a lookup does not allocate). FloorMap is a template over the map, so
@@ -41,8 +43,8 @@
 //    the range of wall-clock ns per event, events/s from the median, the median CPU time per
 //    event of the thread (CLOCK_THREAD_CPUTIME_ID: tells a slower program from a busier
 //    machine), and two ratios to the floor of the same reservation: of the medians, and the
-//    median over rounds of the ratio within a round (paired: both measured within seconds of
-//    each other).
+//    median over rounds of the ratio within a round (paired: both measured in the same round,
+//    so under much the same load).
 //
 // 3. is_online latency, on one store that has ingested the whole stream (not timed) and holds
 //    every client of it. Queries are known client ids chosen uniformly at random (seeded), laid
@@ -55,9 +57,9 @@
 //     - independent: the ids are fixed beforehand; the CPU may overlap consecutive lookups, so
 //       this is throughput per query;
 //     - dependent chain: each step has two candidate ids and the previous answer picks one (as
-//       an index, no branch in this program), so a lookup cannot start before the previous one
-//       has answered: closer to the latency of an isolated query (a CPU may still run ahead by
-//       predicting branches inside is_online).
+//       an index, no branch in this program), so the next lookup's key is known only once the
+//       previous lookup has answered: closer to the latency of an isolated query (a CPU may
+//       still run ahead where it predicts the branches inside is_online correctly).
 //    The same queries against the floor's map (built from the same stream) give the baseline
 //    and the ratio: a find by client id that answers one bit of the entry (the parity of the
 //    newest time), as is_online answers one bit of the record, so that the floor's chain too
@@ -537,6 +539,7 @@ int run(int argc, char** argv) {
     }
 
     // ----- the report
+    constexpr bool has_prefetch = mqtt_presence::storage_concept::has_prefetch<Storage>::value;
     std::printf("command: %s\n", command.c_str());
     std::printf("stream:  %zu clients, %zu events, seed %llu; %zu runs per row\n", clients,
                 static_cast<std::size_t>(first_store.counters.events), static_cast<unsigned long long>(args.seed), runs);
@@ -576,8 +579,10 @@ int run(int argc, char** argv) {
 
     std::printf("\ningest of parsed events, one thread, %zu runs per row: wall-clock ns per event (median, min, max),\n"
                 "events/s from the median, CPU ns per event (median); vs floor: median / the floor's median of the same\n"
-                "reservation; paired: median over rounds of (ns / the floor's ns in the same round). floor = %s\n\n",
-                runs, std_floor_name);
+                "reservation; paired: median over rounds of (ns / the floor's ns in the same round). floor = %s;\n"
+                "the storage %s prefetch() (ingest_batch() %s)\n\n",
+                runs, std_floor_name, has_prefetch ? "offers" : "does not offer",
+                has_prefetch ? "prefetches a few events ahead" : "is then a plain loop of ingest()");
     std::printf("%-20s %-9s %12s %9s %9s %9s %10s %9s %8s\n", "configuration", "reserved", "events/s", "ns/ev",
                 "min", "max", "CPU ns/ev", "vs floor", "paired");
     for (const Configuration& c : configurations) {
