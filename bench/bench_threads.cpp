@@ -3,11 +3,12 @@
 //
 //   mqtt_presence_bench_threads [--clients N] [--runs N] [--threads N] [--seed N]
 //
-// The stream: client histories from tests/support/history.hpp (flaps, overlapping connections,
-// lost closes, clock skew; delivered late, reordered and duplicated: about 16 events per
-// client), events only (no reconcile answers). It is generated in blocks of 100,000 clients on
-// every core, deterministically for a seed, and the blocks' deliveries are merged by arrival
-// time into one stream, as if one broker had published every client's events.
+// The stream (bench/stream.hpp, shared by every bench program): client histories from
+// tests/support/history.hpp (flaps, overlapping connections, lost closes, clock skew; delivered
+// late, reordered and duplicated: about 16 events per client), events only (no reconcile
+// answers). It is generated in blocks of 100,000 clients on every core, deterministically for a
+// seed, and the blocks' deliveries are merged by arrival time into one stream, as if one broker
+// had published every client's events.
 //
 // Two paths, each over that SAME stream:
 //  (a) parsed: the events already parsed; only ingest() is timed;
@@ -41,38 +42,29 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
-#include <fstream>
-#include <functional>
 #include <memory>
-#include <queue>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <thread>
-#include <tuple>
-#include <utility>
 #include <vector>
-
-#include <time.h>
-
-#include <nlohmann/json.hpp>
 
 #include <mqtt_presence/json.hpp>
 #include <mqtt_presence/mqtt_presence.hpp>
 
-#include "../tests/support/history.hpp"
+#include "stream.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using mqtt_presence::Event;
+using mqtt_presence::bench::Clock;
+using mqtt_presence::bench::load_average;
+using mqtt_presence::bench::median;
+using mqtt_presence::bench::thread_cpu_seconds;
 
 constexpr const char* usage =
     "usage: mqtt_presence_bench_threads [--clients N] [--runs N] [--threads N] [--seed N]\n"
@@ -88,143 +80,32 @@ struct Args {
     std::uint64_t seed = 1;
 };
 
-bool parse_size(std::string_view text, std::uint64_t& value) {
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    return ec == std::errc{} && end == text.data() + text.size() && !text.empty();
-}
-
 bool parse_args(int argc, char** argv, Args& args) {
-    for (int i = 1; i < argc; ++i) {
-        const std::string_view arg = argv[i];
-        std::uint64_t value = 0;
-        if (i + 1 >= argc || !parse_size(argv[i + 1], value)) return false;
-        ++i;
-        if (arg == "--clients" && value >= 1) args.clients = static_cast<std::size_t>(value);
-        else if (arg == "--runs" && value >= 1) args.runs = static_cast<std::size_t>(value);
-        else if (arg == "--threads" && value >= 2 && value <= 256) args.threads = static_cast<std::size_t>(value);
-        else if (arg == "--seed") args.seed = value;
-        else return false;
-    }
+    std::uint64_t clients = args.clients, runs = args.runs, threads = args.threads;
+    if (!mqtt_presence::bench::parse_options(argc, argv,
+                                             {{"--clients", &clients, 1}, {"--runs", &runs, 1},
+                                              {"--threads", &threads, 2, 256}, {"--seed", &args.seed}}))
+        return false;
+    args.clients = static_cast<std::size_t>(clients);
+    args.runs = static_cast<std::size_t>(runs);
+    args.threads = static_cast<std::size_t>(threads);
     return true;
 }
 
-// Runs task(i) for i in [0, tasks) on every core; rethrows the first exception of a task.
-void on_every_core(std::size_t tasks, const std::function<void(std::size_t)>& task) {
-    const std::size_t cores = std::max(1U, std::thread::hardware_concurrency());
-    const std::size_t threads = std::min(tasks, cores);
-    std::atomic<std::size_t> next{0};
-    std::vector<std::exception_ptr> failures(threads);
-    std::vector<std::thread> pool;
-    pool.reserve(threads);
-    for (std::size_t t = 0; t < threads; ++t) {
-        pool.emplace_back([&, t] {
-            try {
-                for (std::size_t i = next.fetch_add(1); i < tasks; i = next.fetch_add(1)) task(i);
-            } catch (...) {
-                failures[t] = std::current_exception();
-                next.store(tasks); // the others stop after their current task
-            }
-        });
-    }
-    for (std::thread& thread : pool) thread.join();
-    for (const std::exception_ptr& failure : failures)
-        if (failure) std::rethrow_exception(failure);
-}
-
-// The benchmark's input: one stream, as parsed events and as JSON lines.
+// The benchmark's input: one stream (bench/stream.hpp), as parsed events and as JSON lines.
 struct Stream {
     std::vector<Event> events;
-    std::string json;                 // the same events as JSON lines, back to back
-    std::vector<std::size_t> offsets; // line i is json[offsets[i], offsets[i + 1])
+    mqtt_presence::bench::JsonLines json;
 
     [[nodiscard]] std::size_t size() const noexcept { return events.size(); }
-    [[nodiscard]] std::string_view line(std::size_t i) const noexcept {
-        return std::string_view(json).substr(offsets[i], offsets[i + 1] - offsets[i]);
-    }
+    [[nodiscard]] std::string_view line(std::size_t i) const noexcept { return json.line(i); }
 };
 
-// Clients per generated block: small enough that a block's histories take little memory, large
-// enough that blocks are few.
-constexpr std::size_t block_clients = 100000;
-
 Stream generate(const Args& args) {
-    using namespace mqtt_presence::testing;
-    struct Block {
-        std::vector<Event> events;
-        std::vector<std::int64_t> arrival; // delivered_ms of each event, ascending
-    };
-    const std::size_t block_count = (args.clients + block_clients - 1) / block_clients;
-    std::vector<Block> blocks(block_count);
-    on_every_core(block_count, [&](std::size_t b) {
-        HistoryOptions history;
-        history.reconcile_offline_probability = 0; // events only, as in a JSON Lines dump
-        history.reconcile_online_probability = 0;
-        const std::size_t first = b * block_clients;
-        const std::size_t clients = std::min(block_clients, args.clients - first);
-        Batch batch = generate_batch(mix_seed(args.seed, b), first, clients, history, DeliveryOptions{});
-        batch.timelines.clear();
-        batch.timelines.shrink_to_fit();
-        Block& block = blocks[b];
-        block.events.reserve(batch.deliveries.size());
-        block.arrival.reserve(batch.deliveries.size());
-        for (Delivery& d : batch.deliveries) {
-            if (d.kind != Delivery::Kind::event) continue;
-            block.arrival.push_back(d.delivered_ms);
-            block.events.push_back(std::move(d.event));
-        }
-    });
-
-    // Merge the blocks by arrival (ties: lower block first), as one broker would deliver them.
     Stream stream;
-    std::size_t total = 0;
-    for (const Block& block : blocks) total += block.events.size();
-    stream.events.reserve(total);
-    using Head = std::tuple<std::int64_t, std::size_t, std::size_t>; // arrival, block, index
-    std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
-    for (std::size_t b = 0; b < blocks.size(); ++b)
-        if (!blocks[b].events.empty()) heads.emplace(blocks[b].arrival[0], b, 0);
-    while (!heads.empty()) {
-        const auto [arrival, b, i] = heads.top();
-        heads.pop();
-        stream.events.push_back(std::move(blocks[b].events[i]));
-        if (i + 1 < blocks[b].events.size()) heads.emplace(blocks[b].arrival[i + 1], b, i + 1);
-    }
-    blocks.clear();
-
-    // The JSON lines, written by the library's own to_json, in pieces on every core.
-    constexpr std::size_t piece_events = 1 << 16;
-    const std::size_t piece_count = (total + piece_events - 1) / piece_events;
-    std::vector<std::string> pieces(piece_count);
-    std::vector<std::vector<std::size_t>> piece_offsets(piece_count);
-    on_every_core(piece_count, [&](std::size_t p) {
-        const std::size_t end = std::min(total, (p + 1) * piece_events);
-        for (std::size_t i = p * piece_events; i < end; ++i) {
-            piece_offsets[p].push_back(pieces[p].size());
-            const nlohmann::json j = stream.events[i];
-            pieces[p] += j.dump();
-        }
-    });
-    std::size_t bytes = 0;
-    for (const std::string& piece : pieces) bytes += piece.size();
-    stream.json.reserve(bytes);
-    stream.offsets.reserve(total + 1);
-    for (std::size_t p = 0; p < piece_count; ++p) {
-        for (const std::size_t offset : piece_offsets[p]) stream.offsets.push_back(stream.json.size() + offset);
-        stream.json += pieces[p];
-        std::string().swap(pieces[p]);
-    }
-    stream.offsets.push_back(stream.json.size());
+    stream.events = mqtt_presence::bench::generate_events(args.clients, args.seed);
+    stream.json = mqtt_presence::bench::to_json_lines(stream.events);
     return stream;
-}
-
-// CPU time of the calling thread in seconds; 0 where there is no such clock.
-double thread_cpu_seconds() noexcept {
-#ifdef CLOCK_THREAD_CPUTIME_ID
-    timespec ts{};
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
-        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-#endif
-    return 0;
 }
 
 struct Timing {
@@ -325,35 +206,20 @@ struct Configuration {
     }
 };
 
-double median(std::vector<double> values) {
-    std::sort(values.begin(), values.end());
-    const std::size_t mid = values.size() / 2;
-    return values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
-}
-
-// The 1-, 5- and 15-minute load averages, to tell a quiet machine from a busy one; "" off Linux.
-std::string load_average() {
-    std::ifstream in("/proc/loadavg");
-    std::string one, five, fifteen;
-    if (!(in >> one >> five >> fifteen)) return "";
-    return one + " " + five + " " + fifteen;
-}
-
 int run(int argc, char** argv) {
     Args args;
     if (!parse_args(argc, argv, args)) {
         std::fputs(usage, stderr);
         return 2;
     }
-    std::string command = argv[0];
-    for (int i = 1; i < argc; ++i) command.append(" ").append(argv[i]);
+    const std::string command = mqtt_presence::bench::command_line(argc, argv);
 
     std::fprintf(stderr, "generating %zu clients (seed %llu)...\n", args.clients,
                  static_cast<unsigned long long>(args.seed));
     const Clock::time_point generating = Clock::now();
     const Stream stream = generate(args);
     std::fprintf(stderr, "%zu events, %.0f MB of JSON, in %.1f s\n", stream.size(),
-                 static_cast<double>(stream.json.size()) / 1e6,
+                 static_cast<double>(stream.json.bytes()) / 1e6,
                  std::chrono::duration<double>(Clock::now() - generating).count());
 
     const std::size_t many = args.threads;
@@ -389,7 +255,7 @@ int run(int argc, char** argv) {
 
     std::printf("command: %s\n", command.c_str());
     std::printf("stream:  %zu clients, %zu events (%.0f MB of JSON lines), seed %llu; %zu runs per row\n",
-                args.clients, stream.size(), static_cast<double>(stream.json.size()) / 1e6,
+                args.clients, stream.size(), static_cast<double>(stream.json.bytes()) / 1e6,
                 static_cast<unsigned long long>(args.seed), args.runs);
     std::printf("machine: %u hardware threads; load average before %s, after %s\n",
                 std::thread::hardware_concurrency(), load_before.c_str(), load_average().c_str());
