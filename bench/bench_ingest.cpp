@@ -33,7 +33,10 @@
 //     - the floor: one hash-map update per event keyed by client id, keeping the newest time
 //       (std::unordered_map<std::string, std::int64_t>; the key is assigned into one reused
 //       std::string, so a lookup does not allocate). FloorMap is a template over the map, so
-//       another map can be timed as a floor too.
+//       another map can be timed as a floor too;
+//     - the flat floor: the same update in the library's own hash table (detail::FlatTable,
+//       the one under InMemoryStorage) holding an 8-byte time instead of a ClientRecord: the
+//       store's cost beyond its table is the ratio to it.
 //    Each with the map reserved for --clients clients beforehand (storage().reserve, when the
 //    storage has it) and, for ingest() and the floor, also unreserved (growing, as in
 //    production). One measurement: a fresh store (or map), reserved or not, then the clock runs
@@ -210,6 +213,25 @@ private:
 using StdFloor = FloorMap<std::unordered_map<std::string, std::int64_t>>;
 constexpr const char* std_floor_name = "std::unordered_map<string,int64>";
 
+// The second floor: the same update in the library's own table (detail/flat_table.hpp, the one
+// under InMemoryStorage) with an 8-byte value instead of a ClientRecord: what the store costs
+// beyond its own hash table.
+class FlatFloor {
+public:
+    void reserve(std::size_t n) { m_table.reserve(n); }
+    void update(const Event& event) {
+        const std::size_t i = m_table.find_or_insert(event.client_id, Table::hash(event.client_id));
+        std::int64_t& newest = m_table.entry(i).value;
+        if (newest < event.time_ms) newest = event.time_ms;
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return m_table.size(); }
+
+private:
+    using Table = mqtt_presence::detail::FlatTable<std::int64_t, 24>;
+    Table m_table;
+};
+constexpr const char* flat_floor_name = "detail::FlatTable<int64> (the store's table)";
+
 // ---------------------------------------------------------------------------------------------
 // Phase 1: memory
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +284,7 @@ MemoryResult measure_memory(const Args& args) {
 // Phase 2: ingest
 // ---------------------------------------------------------------------------------------------
 
-enum class Kind { ingest_loop, ingest_batch, floor };
+enum class Kind { ingest_loop, ingest_batch, floor, flat_floor };
 
 struct Measurement {
     double ns_per_event = 0;
@@ -329,6 +351,7 @@ struct Configuration {
 
     [[nodiscard]] Measurement run(const std::vector<Event>& events, std::size_t clients) const {
         if (kind == Kind::floor) return measure_floor<StdFloor>(events, reserved, clients);
+        if (kind == Kind::flat_floor) return measure_floor<FlatFloor>(events, reserved, clients);
         return measure_store(events, kind, reserved, clients);
     }
 };
@@ -454,8 +477,9 @@ int run(int argc, char** argv) {
 
     std::vector<Configuration> configurations = {
         {"ingest() loop", Kind::ingest_loop, true},  {"ingest_batch()", Kind::ingest_batch, true},
-        {"floor", Kind::floor, true},                {"ingest() loop", Kind::ingest_loop, false},
-        {"floor", Kind::floor, false},
+        {"floor", Kind::floor, true},                {"flat floor", Kind::flat_floor, true},
+        {"ingest() loop", Kind::ingest_loop, false}, {"floor", Kind::floor, false},
+        {"flat floor", Kind::flat_floor, false},
     };
     Measurement first_store{};
     Measurement first_floor{};
@@ -468,7 +492,7 @@ int run(int argc, char** argv) {
             configuration.ns.push_back(m.ns_per_event);
             configuration.cpu_ns.push_back(m.cpu_ns_per_event);
             bool ok = true;
-            if (configuration.kind == Kind::floor) {
+            if (configuration.kind == Kind::floor || configuration.kind == Kind::flat_floor) {
                 if (!have_floor) first_floor = m;
                 have_floor = true;
                 ok = m.clients == first_floor.clients;
@@ -580,27 +604,34 @@ int run(int argc, char** argv) {
     std::printf("\ningest of parsed events, one thread, %zu runs per row: wall-clock ns per event (median, min, max),\n"
                 "events/s from the median, CPU ns per event (median); vs floor: median / the floor's median of the same\n"
                 "reservation; paired: median over rounds of (ns / the floor's ns in the same round). floor = %s;\n"
+                "flat floor = %s; vs flat: median / the flat floor's median of the same reservation;\n"
                 "the storage %s prefetch() (ingest_batch() %s)\n\n",
-                runs, std_floor_name, has_prefetch ? "offers" : "does not offer",
+                runs, std_floor_name, flat_floor_name, has_prefetch ? "offers" : "does not offer",
                 has_prefetch ? "prefetches a few events ahead" : "is then a plain loop of ingest()");
-    std::printf("%-20s %-9s %12s %9s %9s %9s %10s %9s %8s\n", "configuration", "reserved", "events/s", "ns/ev",
-                "min", "max", "CPU ns/ev", "vs floor", "paired");
+    std::printf("%-20s %-9s %12s %9s %9s %9s %10s %9s %8s %8s\n", "configuration", "reserved", "events/s", "ns/ev",
+                "min", "max", "CPU ns/ev", "vs floor", "paired", "vs flat");
     for (const Configuration& c : configurations) {
         const Configuration* floor_of = nullptr;
-        for (const Configuration& f : configurations)
+        const Configuration* flat_of = nullptr;
+        for (const Configuration& f : configurations) {
             if (f.kind == Kind::floor && f.reserved == c.reserved) floor_of = &f;
+            if (f.kind == Kind::flat_floor && f.reserved == c.reserved) flat_of = &f;
+        }
         const double med = bench::median(c.ns);
         const bench::Range span = bench::range(c.ns);
         char ratio[32] = "";
         char paired[32] = "";
-        if (c.kind != Kind::floor && floor_of != nullptr) {
+        char vs_flat[32] = "";
+        if (c.kind != Kind::floor && c.kind != Kind::flat_floor && floor_of != nullptr) {
             std::vector<double> ratios;
             for (std::size_t r = 0; r < c.ns.size(); ++r) ratios.push_back(c.ns[r] / floor_of->ns[r]);
             std::snprintf(ratio, sizeof ratio, "%.2fx", med / bench::median(floor_of->ns));
             std::snprintf(paired, sizeof paired, "%.2fx", bench::median(ratios));
         }
-        std::printf("%-20s %-9s %12.0f %9.1f %9.1f %9.1f %10.1f %9s %8s\n", c.name, c.reserved ? "yes" : "no",
-                    1e9 / med, med, span.min, span.max, bench::median(c.cpu_ns), ratio, paired);
+        if (c.kind != Kind::floor && c.kind != Kind::flat_floor && flat_of != nullptr)
+            std::snprintf(vs_flat, sizeof vs_flat, "%.2fx", med / bench::median(flat_of->ns));
+        std::printf("%-20s %-9s %12.0f %9.1f %9.1f %9.1f %10.1f %9s %8s %8s\n", c.name, c.reserved ? "yes" : "no",
+                    1e9 / med, med, span.min, span.max, bench::median(c.cpu_ns), ratio, paired, vs_flat);
     }
 
     std::printf("\nis_online at %zu clients (%zu queries per run of known ids, uniformly random, in batches of %zu;\n"

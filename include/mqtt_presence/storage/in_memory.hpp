@@ -83,8 +83,9 @@ public:
         return bytes;
     }
 
-    /// Bytes of one entry (client id inline, record).
-    static constexpr std::size_t entry_bytes = sizeof(detail::FlatTable<ClientRecord, inline_id_bytes>::Entry);
+    /// One stored entry: the client id (inline up to inline_id_bytes) and its record.
+    using entry_type = detail::FlatTable<ClientRecord, inline_id_bytes>::Entry;
+    static constexpr std::size_t entry_bytes = sizeof(entry_type);
 
 private:
     using Table = detail::FlatTable<ClientRecord, inline_id_bytes>;
