@@ -115,8 +115,44 @@ TEST_CASE("FlatTable: lookups of absent keys, copies, reserve and memory", "[fla
     CHECK(*lookup(table, "GID_test@@@dev5") == 5);
     CHECK(copy.size() == table.size());
 
-    // Index + entries, plus the long keys' heap blocks (a fifth of the keys are 40+ bytes).
-    const std::size_t base = table.slot_count() * 8 + 1000 * sizeof(Table::Entry);
+    // Index + entries (one chunk of 4096 so far), plus the long keys' heap blocks (a fifth of
+    // the keys are 40+ bytes).
+    const std::size_t base = table.slot_count() * 8 + 4096 * sizeof(Table::Entry);
     CHECK(table.memory_bytes() >= base + 200 * 40);
-    CHECK(table.memory_bytes() <= base + 200 * 48 + 1000 * sizeof(Table::Entry));
+    CHECK(table.memory_bytes() <= base + 200 * 48);
+}
+
+TEST_CASE("ChunkedArray: elements stay put across chunks; copies, moves and pops", "[flat_table]") {
+    using mqtt_presence::detail::ChunkedArray;
+    ChunkedArray<std::string, 3> a; // chunks of 8
+    std::vector<const std::string*> addresses;
+    for (int i = 0; i < 50; ++i) {
+        a.push_back("element number " + std::to_string(i)); // long enough for the heap
+        addresses.push_back(&a.back());
+    }
+    CHECK(a.size() == 50);
+    CHECK(a.capacity() == 56);
+    for (int i = 0; i < 50; ++i) {
+        CHECK(&a[static_cast<std::size_t>(i)] == addresses[static_cast<std::size_t>(i)]); // growth moved nothing
+        CHECK(a[static_cast<std::size_t>(i)] == "element number " + std::to_string(i));
+    }
+    ChunkedArray<std::string, 3> copy(a);
+    copy[7] = "changed";
+    CHECK(a[7] == "element number 7");
+    for (int i = 0; i < 30; ++i) a.pop_back();
+    CHECK(a.size() == 20);
+    CHECK(a.capacity() == 32); // at most one empty chunk kept
+    CHECK(a.back() == "element number 19");
+    ChunkedArray<std::string, 3> moved(std::move(a));
+    CHECK(moved.size() == 20);
+    CHECK(a.size() == 0); // NOLINT(bugprone-use-after-move): moved-from is empty
+    a = copy;
+    CHECK(a.size() == 50);
+    CHECK(a[7] == "changed");
+    a = std::move(moved);
+    CHECK(a.size() == 20);
+    a.clear();
+    CHECK(a.empty());
+    a.push_back("again");
+    CHECK(a[0] == "again");
 }

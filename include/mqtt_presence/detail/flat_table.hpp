@@ -5,7 +5,8 @@
 //
 //   index    a power-of-two array of 8-byte slots {32 bits of the key's hash, entry number},
 //            linear probing, at most 7/8 full, backward-shift deletion (no tombstones to age)
-//   entries  one dense std::vector<Entry{key, value}>: no per-record node, no pointer to chase;
+//   entries  one dense array of Entry{key, value} in chunks of 4096 that never move
+//            (chunked_array.hpp): no per-record node, no pointer to chase, no copy on growth;
 //            erase moves the last entry into the hole
 //   keys     CompactString<KeyBytes>: the id inline when it has at most KeyBytes bytes (or is
 //            hex, packed two digits a byte), else in one heap block of its length + 4 bytes
@@ -20,8 +21,8 @@
 #include <stdexcept>
 #include <string_view>
 #include <utility>
-#include <vector>
 
+#include "chunked_array.hpp"
 #include "compact_string.hpp"
 
 namespace mqtt_presence::detail {
@@ -42,6 +43,8 @@ public:
     FlatTable(FlatTable&&) noexcept = default;
     FlatTable& operator=(FlatTable&&) noexcept = default;
     FlatTable(const FlatTable& other) : m_entries(other.m_entries) { rebuild(other.slot_count()); }
+    // (the copy's index is rebuilt: entries keep their numbers, so the slots would do too, but
+    // rebuilding keeps this the one place that fills an index)
     FlatTable& operator=(const FlatTable& other) {
         if (this != &other) {
             FlatTable copy(other);
@@ -145,15 +148,15 @@ public:
     template <class Fn>
     void for_each(Fn&& fn) const {
         typename Key::Scratch scratch;
-        for (const Entry& e : m_entries) fn(e.key.view(scratch), e.value);
+        for (std::size_t i = 0; i < m_entries.size(); ++i) fn(m_entries[i].key.view(scratch), m_entries[i].value);
     }
 
     /// Bytes held: index, entries (capacity), and keys kept on the heap. Values' own heap
     /// memory is not included (ask the values).
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
         std::size_t bytes = slot_count() * sizeof(Slot) + m_entries.capacity() * sizeof(Entry);
-        for (const Entry& e : m_entries)
-            if (e.key.on_heap()) bytes += e.key.size() + sizeof(std::uint32_t);
+        for (std::size_t i = 0; i < m_entries.size(); ++i)
+            if (m_entries[i].key.on_heap()) bytes += m_entries[i].key.size() + sizeof(std::uint32_t);
         return bytes;
     }
 
@@ -225,7 +228,7 @@ private:
     std::unique_ptr<Slot[]> m_slots;
     std::size_t m_mask = 0;
     unsigned m_shift = 64;
-    std::vector<Entry> m_entries;
+    ChunkedArray<Entry, 12> m_entries; // 4096 entries (about 400 KiB) a chunk
 };
 
 } // namespace mqtt_presence::detail
