@@ -70,6 +70,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -382,29 +383,51 @@ struct SimdjsonParser {
 };
 #endif
 
-// Parses one line and ingests it into the store. One per ingesting thread, with its own parser:
-// the parser, the event and the error message are reused for every line, so that once warm a
-// line costs no allocation of ours.
+// Parses lines and ingests them into the store, in groups of up to 64 through ingest_batch()
+// (which, over the single-threaded store, fetches the records of the events ahead from memory
+// while it applies the current one). One per ingesting thread, with its own parser: the parser,
+// the events and the error message are reused, so that once warm a line costs no allocation of
+// ours. A bad line first ingests the lines before it, so that reports keep the input's order.
 template <class Store, class Parser>
 class Ingester {
 public:
-    Ingester(Store& store, Reporter& reporter) : m_store(store), m_reporter(reporter) { m_error.reserve(256); }
+    Ingester(Store& store, Reporter& reporter) : m_store(store), m_reporter(reporter), m_events(group), m_where(group) {
+        m_error.reserve(256);
+    }
 
     void operator()(const std::string& file, std::uint64_t line, std::string_view text) {
-        if (!m_parser(text, m_event, m_error)) {
+        if (!m_parser(text, m_events[m_count], m_error)) {
+            flush();
             reject(file, line, m_error);
             return;
         }
-        const mqtt_presence::Outcome outcome = m_store.ingest(m_event);
-        if (outcome.status == mqtt_presence::Status::invalid) reject(file, line, outcome.error);
+        m_where[m_count] = Where{&file, line};
+        if (++m_count == group) flush();
     }
 
-    // Every line handed over has been ingested once this returns (nothing to wait for here).
-    void finish() {}
+    // Ingests the lines still held; every line handed over has been ingested once this returns.
+    void finish() { flush(); }
 
     [[nodiscard]] std::uint64_t rejected() const noexcept { return m_rejected; }
 
 private:
+    static constexpr std::size_t group = 64;
+    struct Where {
+        const std::string* file = nullptr;
+        std::uint64_t line = 0;
+    };
+
+    void flush() {
+        const auto first = m_events.begin();
+        const std::size_t count = std::exchange(m_count, 0);
+        m_store.ingest_batch(first, first + static_cast<std::ptrdiff_t>(count),
+                             [&](const mqtt_presence::Event& event, const mqtt_presence::Outcome& outcome) {
+                                 if (outcome.status != mqtt_presence::Status::invalid) return;
+                                 const Where& where = m_where[static_cast<std::size_t>(&event - m_events.data())];
+                                 reject(*where.file, where.line, outcome.error);
+                             });
+    }
+
     void reject(const std::string& file, std::uint64_t line, std::string_view reason) {
         ++m_rejected;
         m_reporter.reject(file, line, reason);
@@ -413,7 +436,9 @@ private:
     Store& m_store;
     Reporter& m_reporter;
     Parser m_parser;
-    mqtt_presence::Event m_event;
+    std::vector<mqtt_presence::Event> m_events; // parsed, waiting for their group's ingest
+    std::vector<Where> m_where;                 // where each came from, for a report
+    std::size_t m_count = 0;
     std::string m_error;
     std::uint64_t m_rejected = 0;
 };
@@ -567,6 +592,7 @@ private:
                         const std::string_view text = batch->text;
                         for (const Batch::Line& line : batch->lines)
                             ingester(*batch->file, line.number, text.substr(line.offset, line.size));
+                        ingester.finish(); // the block is ingested before its slot is released
                     } catch (...) {
                         failure = std::current_exception();
                     }
