@@ -22,7 +22,10 @@
 //  - parse only: every line parsed into one reused Event (a parser reuses its buffers), and a
 //    checksum of the fields taken so that no work can be dropped;
 //  - parse + ingest: a fresh, unreserved ClientStatusStore<> (InMemoryStorage); every line
-//    parsed into one reused Event and ingested.
+//    parsed into one reused Event and ingested;
+//  - parse, ingest_batch: the same store; 64 lines at a time parsed into 64 reused Events,
+//    then one ingest_batch() over them (as a consumer receiving batches would, and the replay
+//    tool does: the store prefetches the records of the events ahead).
 // (Ingest of already-parsed events alone: mqtt_presence_bench_ingest.)
 // The clock runs from the first line to the last: not generation, serialisation, checks, the
 // construction or the destruction of the store. Every configuration is measured --runs times,
@@ -221,6 +224,33 @@ Measurement parse_and_ingest(const bench::JsonLines& lines, const Reference& ref
     return m; // the store is destroyed here, after the clock stopped
 }
 
+// As a consumer that receives messages in batches does (and the replay tool): 64 lines parsed
+// into 64 reused Events, then one ingest_batch() over them.
+template <class Parser>
+Measurement parse_and_ingest_batched(const bench::JsonLines& lines, const Reference& reference) {
+    constexpr std::size_t group = 64;
+    Parser parser;
+    std::vector<Event> events(group);
+    std::string error;
+    std::size_t failures = 0;
+    const auto store = std::make_unique<Store>();
+    const std::size_t n = lines.size();
+    Measurement m;
+    const Timer timer;
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        if (parser.parse(lines.line(i), events[count], error)) ++count;
+        else ++failures;
+        if (count == group || i + 1 == n) {
+            store->ingest_batch(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(count));
+            count = 0;
+        }
+    }
+    timer.stop(m, n);
+    m.ok = failures == 0 && same_state(*store, reference);
+    return m; // the store is destroyed here, after the clock stopped
+}
+
 struct Input {
     bench::JsonLines lines;
     Reference reference;
@@ -240,6 +270,8 @@ void add_parser(std::vector<Configuration>& configurations) {
                               [](const Input& in) { return parse_only<Parser>(in.lines, in.reference); }});
     configurations.push_back({Parser::name, "parse + ingest",
                               [](const Input& in) { return parse_and_ingest<Parser>(in.lines, in.reference); }});
+    configurations.push_back({Parser::name, "parse, ingest_batch",
+                              [](const Input& in) { return parse_and_ingest_batched<Parser>(in.lines, in.reference); }});
 }
 
 template <class Parser>
@@ -320,7 +352,7 @@ int run(int argc, char** argv) {
     std::printf("one thread, %zu runs per row: wall-clock ns per event (median, min, max), events/s from the median,\n"
                 "CPU ns per event (median); vs nlohmann: median / nlohmann's median on the same path\n\n",
                 runs);
-    std::printf("%-16s %-15s %12s %9s %9s %9s %10s %11s\n", "parser", "path", "events/s", "ns/ev", "min", "max",
+    std::printf("%-16s %-19s %12s %9s %9s %9s %10s %11s\n", "parser", "path", "events/s", "ns/ev", "min", "max",
                 "CPU ns/ev", "vs nlohmann");
     for (const Configuration& c : configurations) {
         const double med = bench::median(c.ns);
@@ -331,7 +363,7 @@ int run(int argc, char** argv) {
                 if (std::string_view(base.parser) == NlohmannParser::name && std::string_view(base.path) == c.path)
                     std::snprintf(ratio, sizeof ratio, "%.2fx", med / bench::median(base.ns));
         }
-        std::printf("%-16s %-15s %12.0f %9.1f %9.1f %9.1f %10.1f %11s\n", c.parser, c.path, 1e9 / med, med, span.min,
+        std::printf("%-16s %-19s %12.0f %9.1f %9.1f %9.1f %10.1f %11s\n", c.parser, c.path, 1e9 / med, med, span.min,
                     span.max, bench::median(c.cpu_ns), ratio);
     }
     return consistent ? 0 : 1;
