@@ -371,11 +371,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "mqtt_presence_bench_json: %s\n", e.what());
-    }
-    return 1;
-}
+int main(int argc, char** argv) { return mqtt_presence::bench::guarded_main("mqtt_presence_bench_json", run, argc, argv); }

@@ -328,11 +328,4 @@ int run(int argc, char** argv) {
 
 } // namespace
 
-int main(int argc, char** argv) {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "mqtt_presence_bench_threads: %s\n", e.what());
-    }
-    return 1;
-}
+int main(int argc, char** argv) { return mqtt_presence::bench::guarded_main("mqtt_presence_bench_threads", run, argc, argv); }

@@ -325,6 +325,18 @@ using Clock = std::chrono::steady_clock;
 
 /// Returns memory the program has freed to the system where the allocator can (glibc:
 /// malloc_trim), so that a timed phase runs with the memory it holds, not the memory it held.
+/// A bench program's main: run(argc, argv), with an exception reported as "program: what" on
+/// standard error and exit status 1.
+template <class Run>
+int guarded_main(const char* program, Run run, int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: %s\n", program, e.what());
+    }
+    return 1;
+}
+
 inline void release_free_memory() noexcept {
 #if defined(__GLIBC__)
     malloc_trim(0);
