@@ -12,6 +12,7 @@
 // Models the concept in storage/concept.hpp, with the optional prefetch().
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 #include <utility>
 
