@@ -107,11 +107,7 @@ constexpr const char* usage =
     "  --runs N     measurements per configuration; the table gives the median (default 5)\n"
     "  --seed N     seed of the generated stream and of the queries (default 1)\n";
 
-struct Args {
-    std::uint64_t clients = 1000000;
-    std::uint64_t runs = 5;
-    std::uint64_t seed = 1;
-};
+using Args = bench::StreamArgs;
 
 // ---------------------------------------------------------------------------------------------
 // What the storage offers, detected so that this program compiles with or without it
@@ -441,9 +437,7 @@ std::string bytes_per_client(std::size_t after, std::size_t before, std::size_t 
 
 int run(int argc, char** argv) {
     Args args;
-    if (!bench::parse_options(argc, argv,
-                              {{"--clients", &args.clients, 1, 100000000}, {"--runs", &args.runs, 1, 1000},
-                               {"--seed", &args.seed}})) {
+    if (!bench::parse_stream_args(argc, argv, args)) {
         std::fputs(usage, stderr);
         return 2;
     }

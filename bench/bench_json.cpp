@@ -73,11 +73,7 @@ constexpr const char* usage =
     "  --runs N     measurements per configuration; the table gives the median (default 5)\n"
     "  --seed N     seed of the generated stream (default 1)\n";
 
-struct Args {
-    std::uint64_t clients = 1000000;
-    std::uint64_t runs = 5;
-    std::uint64_t seed = 1;
-};
+using Args = bench::StreamArgs;
 
 // ---------------------------------------------------------------------------------------------
 // Parser adapters: a name, default construction, and bool parse(line, event, error)
@@ -282,9 +278,7 @@ bool check_parser(const bench::JsonLines& lines, const std::vector<Event>& event
 
 int run(int argc, char** argv) {
     Args args;
-    if (!bench::parse_options(argc, argv,
-                              {{"--clients", &args.clients, 1, 100000000}, {"--runs", &args.runs, 1, 1000},
-                               {"--seed", &args.seed}})) {
+    if (!bench::parse_stream_args(argc, argv, args)) {
         std::fputs(usage, stderr);
         return 2;
     }

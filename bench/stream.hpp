@@ -325,6 +325,20 @@ using Clock = std::chrono::steady_clock;
 
 /// Returns memory the program has freed to the system where the allocator can (glibc:
 /// malloc_trim), so that a timed phase runs with the memory it holds, not the memory it held.
+/// The options of the programs that time one generated stream.
+struct StreamArgs {
+    std::uint64_t clients = 1000000;
+    std::uint64_t runs = 5;
+    std::uint64_t seed = 1;
+};
+
+/// --clients N (1..100,000,000), --runs N (1..1000), --seed N; false on a bad command line.
+inline bool parse_stream_args(int argc, char** argv, StreamArgs& args) {
+    return parse_options(argc, argv,
+                         {{"--clients", &args.clients, 1, 100000000}, {"--runs", &args.runs, 1, 1000},
+                          {"--seed", &args.seed}});
+}
+
 /// A bench program's main: run(argc, argv), with an exception reported as "program: what" on
 /// standard error and exit status 1.
 template <class Run>

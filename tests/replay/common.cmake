@@ -162,3 +162,28 @@ function(summary_counts out outvar)
   endforeach()
   set(${outvar} "${counts}" PARENT_SCOPE)
 endfunction()
+
+# Writes a generated stream of 400 clients to ${WORK}/generated.jsonl and their true online set
+# to ${WORK}/generated.truth.txt with -DGEN=<mqtt_presence_gen_history>; sets `seed` (from
+# $ENV{MQTT_PRESENCE_SEED}, else a fixed one), `events` (the stream's path), `generated_lines`
+# and `generated_online` in the caller's scope. Failures name the seed.
+function(generate_stream)
+  if(DEFINED ENV{MQTT_PRESENCE_SEED} AND NOT "$ENV{MQTT_PRESENCE_SEED}" STREQUAL "")
+    set(seed "$ENV{MQTT_PRESENCE_SEED}")
+  else()
+    set(seed 20191011)
+  endif()
+  set(events "${WORK}/generated.jsonl")
+  execute_process(
+    COMMAND "${GEN}" --seed "${seed}" --clients 400 --events-out "${events}" --online-out "${WORK}/generated.truth.txt"
+    RESULT_VARIABLE rc OUTPUT_VARIABLE gen_out ERROR_VARIABLE gen_err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "generator failed (${rc}): ${gen_err} (seed ${seed})")
+  endif()
+  string(JSON lines GET "${gen_out}" events)
+  string(JSON online GET "${gen_out}" online)
+  set(seed "${seed}" PARENT_SCOPE)
+  set(events "${events}" PARENT_SCOPE)
+  set(generated_lines "${lines}" PARENT_SCOPE)
+  set(generated_online "${online}" PARENT_SCOPE)
+endfunction()

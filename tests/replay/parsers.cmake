@@ -89,19 +89,7 @@ expect_eq("${numbers}" "6;7;8;9;10;11;12;13;14;15;16;17;18;19;20;21;22;23;24;25"
 
 # A generated stream: the true online set, either way, also over several threads (each worker
 # with its own parser) and from standard input.
-if(DEFINED ENV{MQTT_PRESENCE_SEED} AND NOT "$ENV{MQTT_PRESENCE_SEED}" STREQUAL "")
-  set(seed "$ENV{MQTT_PRESENCE_SEED}")
-else()
-  set(seed 20191011)
-endif()
-set(events "${WORK}/generated.jsonl")
-execute_process(
-  COMMAND "${GEN}" --seed "${seed}" --clients 400 --events-out "${events}" --online-out "${WORK}/generated.truth.txt"
-  RESULT_VARIABLE rc OUTPUT_VARIABLE gen_out ERROR_VARIABLE gen_err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "generator failed (${rc}): ${gen_err} (seed ${seed})")
-endif()
-string(JSON generated_lines GET "${gen_out}" events)
+generate_stream()
 compare(generated "${events}")
 expect_summary("${generated_out}" events ${generated_lines} rejected 0)
 expect_same_file("${WORK}/generated-simdjson.txt" "${WORK}/generated.truth.txt" "generated: online set (seed ${seed})")

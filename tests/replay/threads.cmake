@@ -11,11 +11,7 @@ include("${CMAKE_CURRENT_LIST_DIR}/common.cmake")
 if(NOT DEFINED GEN)
   message(FATAL_ERROR "replay test: -DGEN=... is required")
 endif()
-if(DEFINED ENV{MQTT_PRESENCE_SEED} AND NOT "$ENV{MQTT_PRESENCE_SEED}" STREQUAL "")
-  set(seed "$ENV{MQTT_PRESENCE_SEED}")
-else()
-  set(seed 20191011)
-endif()
+generate_stream() # first: the seed also goes into the messages about the sample
 set(THREAD_COUNTS 1 2 4)
 # The counts that must not depend on the number of threads.
 set(STABLE_KEYS events rejected clients online)
@@ -60,15 +56,6 @@ foreach(n IN LISTS THREAD_COUNTS)
 endforeach()
 
 # --- a generated stream of a few thousand lines: the true online set --------------------------
-set(events "${WORK}/generated.jsonl")
-execute_process(
-  COMMAND "${GEN}" --seed "${seed}" --clients 400 --events-out "${events}" --online-out "${WORK}/generated.truth.txt"
-  RESULT_VARIABLE rc OUTPUT_VARIABLE gen_out ERROR_VARIABLE gen_err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "generator failed (${rc}): ${gen_err} (seed ${seed})")
-endif()
-string(JSON generated_lines GET "${gen_out}" events)
-string(JSON generated_online GET "${gen_out}" online)
 message(STATUS "seed ${seed}: ${generated_lines} events, ${generated_online} clients truly online")
 replay_threads(generated "${events}" "${WORK}/generated.truth.txt")
 expect_eq("${generated_counts}" "events=${generated_lines} rejected=0 clients=400 online=${generated_online} "
