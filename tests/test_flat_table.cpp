@@ -115,16 +115,16 @@ TEST_CASE("FlatTable: lookups of absent keys, copies, reserve and memory", "[fla
     CHECK(*lookup(table, "GID_test@@@dev5") == 5);
     CHECK(copy.size() == table.size());
 
-    // Index + entries (one chunk of 4096 so far), plus the long keys' heap blocks (a fifth of
-    // the keys are 40+ bytes).
-    const std::size_t base = table.slot_count() * 8 + 4096 * sizeof(Table::Entry);
+    // Index + entries (the pages of the first chunk that 1000 entries touch), plus the long
+    // keys' heap blocks (a fifth of the keys are 40+ bytes).
+    const std::size_t base = table.slot_count() * 8 + (1000 * sizeof(Table::Entry) + 4095) / 4096 * 4096;
     CHECK(table.memory_bytes() >= base + 200 * 40);
     CHECK(table.memory_bytes() <= base + 200 * 48);
 }
 
 TEST_CASE("ChunkedArray: elements stay put across chunks; copies, moves and pops", "[flat_table]") {
     using mqtt_presence::detail::ChunkedArray;
-    ChunkedArray<std::string, 3> a; // chunks of 8
+    ChunkedArray<std::string, 8 * sizeof(std::string)> a; // chunks of 8
     std::vector<const std::string*> addresses;
     for (int i = 0; i < 50; ++i) {
         a.push_back("element number " + std::to_string(i)); // long enough for the heap
@@ -136,14 +136,14 @@ TEST_CASE("ChunkedArray: elements stay put across chunks; copies, moves and pops
         CHECK(&a[static_cast<std::size_t>(i)] == addresses[static_cast<std::size_t>(i)]); // growth moved nothing
         CHECK(a[static_cast<std::size_t>(i)] == "element number " + std::to_string(i));
     }
-    ChunkedArray<std::string, 3> copy(a);
+    ChunkedArray<std::string, 8 * sizeof(std::string)> copy(a);
     copy[7] = "changed";
     CHECK(a[7] == "element number 7");
     for (int i = 0; i < 30; ++i) a.pop_back();
     CHECK(a.size() == 20);
     CHECK(a.capacity() == 32); // at most one empty chunk kept
     CHECK(a.back() == "element number 19");
-    ChunkedArray<std::string, 3> moved(std::move(a));
+    ChunkedArray<std::string, 8 * sizeof(std::string)> moved(std::move(a));
     CHECK(moved.size() == 20);
     CHECK(a.size() == 0); // NOLINT(bugprone-use-after-move): moved-from is empty
     a = copy;
@@ -155,4 +155,57 @@ TEST_CASE("ChunkedArray: elements stay put across chunks; copies, moves and pops
     CHECK(a.empty());
     a.push_back("again");
     CHECK(a[0] == "again");
+}
+
+TEST_CASE("FlatTable: a table past its first 2 MiB chunk keeps every entry in place and findable", "[flat_table]") {
+    using Table = mqtt_presence::detail::FlatTable<std::int64_t, 24>;
+    constexpr std::size_t per_chunk = mqtt_presence::detail::huge_page_bytes / sizeof(Table::Entry);
+    const std::size_t count = 2 * per_chunk + 123; // three chunks, the last one barely begun
+    Table table;
+    std::vector<const Table::Entry*> addresses;
+    addresses.reserve(count);
+    for (std::size_t n = 0; n < count; ++n) {
+        const std::string key = "GID_big@@@device-" + std::to_string(n);
+        const std::size_t i = table.find_or_insert(key, Table::hash(key));
+        table.entry(i).value = static_cast<std::int64_t>(n);
+        addresses.push_back(&table.entry(i));
+    }
+    REQUIRE(table.size() == count);
+    for (std::size_t n = 0; n < count; n += 97) {
+        const std::string key = "GID_big@@@device-" + std::to_string(n);
+        const std::size_t i = table.find(key, Table::hash(key));
+        REQUIRE(i != Table::npos);
+        CHECK(table.entry(i).value == static_cast<std::int64_t>(n));
+        CHECK(&table.entry(i) == addresses[n]); // growth moved nothing
+    }
+    // Whole chunks once there are several (they are advised for huge pages), and the index.
+    CHECK(table.memory_bytes() >= 3 * mqtt_presence::detail::huge_page_bytes + table.slot_count() * 8);
+    // Erasing back into the first chunk frees the chunks beyond the one kept spare.
+    for (std::size_t n = count; n-- > 100;) {
+        const std::string key = "GID_big@@@device-" + std::to_string(n);
+        table.erase(table.find(key, Table::hash(key)));
+    }
+    CHECK(table.size() == 100);
+    CHECK(table.find("GID_big@@@device-99", Table::hash("GID_big@@@device-99")) != Table::npos);
+    CHECK(table.find("GID_big@@@device-100", Table::hash("GID_big@@@device-100")) == Table::npos);
+}
+
+TEST_CASE("LargeArray: blocks of 2 MiB or more are aligned to 2 MiB; small ones to 64 bytes", "[flat_table]") {
+    using mqtt_presence::detail::LargeArray;
+    LargeArray<std::uint64_t> big(mqtt_presence::detail::huge_page_bytes / 8);
+    CHECK(reinterpret_cast<std::uintptr_t>(big.get()) % 64 == 0);
+#if defined(__linux__)
+    CHECK(reinterpret_cast<std::uintptr_t>(big.get()) % mqtt_presence::detail::huge_page_bytes == 0);
+#endif
+    for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = i;
+    CHECK(big[4096] == 4096);
+    LargeArray<std::uint64_t> small(10);
+    CHECK(reinterpret_cast<std::uintptr_t>(small.get()) % 64 == 0);
+    small[9] = 9;
+    LargeArray<std::uint64_t> moved(std::move(big));
+    CHECK(moved.size() == mqtt_presence::detail::huge_page_bytes / 8);
+    CHECK(big.get() == nullptr); // NOLINT(bugprone-use-after-move): moved-from is empty
+    moved = std::move(small);
+    CHECK(moved.size() == 10);
+    CHECK(moved[9] == 9);
 }

@@ -147,36 +147,34 @@ public:
     /// the client flipped, at what event time. An invalid event changes nothing and creates no
     /// record. Average O(1) plus O(channels of the client).
     Outcome ingest(const Event& event) {
-        m_tallies.add(detail::tally_events);
-        Outcome out;
-        if (const auto why = validate(event); !why.empty()) {
-            out = detail::invalid(why);
-        } else {
-            m_storage.update(event.client_id,
-                             [&](ClientRecord& record) { out = detail::apply_valid(record, event, m_options); });
-        }
-        count(out);
-        return out;
+        return ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, apply); });
     }
 
     /// Applies the events [first, last) in order, exactly as ingest() on each one would, and
     /// calls on_outcome(const Event&, const Outcome&) after each (an edge is reported there
     /// once per flip). Faster than a loop of ingest() on a large store: with a storage that
-    /// offers prefetch() (InMemoryStorage does), the index slots of the events 12 ahead, the
-    /// records of the events 8 ahead and their channels 4 ahead are fetched from memory while
-    /// the current one is applied.
+    /// offers the optional hashed lookup (InMemoryStorage and ConcurrentStorage do), each
+    /// client id is hashed once, and the index slots of the events 12 ahead, the records of the
+    /// events 8 ahead and their channels 4 ahead are fetched from memory while the current one
+    /// is applied.
     /// `It` is a forward iterator over Event.
     template <class It, class OnOutcome>
     void ingest_batch(It first, It last, OnOutcome&& on_outcome) {
         if constexpr (storage_concept::has_prefetch<Storage>::value) {
             // Three cursors run ahead of `first`, `step` events apart: each stage is found
-            // through what the stage before it fetched a few events earlier.
+            // through what the stage before it fetched a few events earlier. The first computes
+            // the hash of its event's client id into a ring that the others and the update read.
             constexpr std::size_t step = 4;
+            constexpr std::size_t ring = 16; // > 3 * step: a hash lives until its event is applied
+            std::uint64_t hashes[ring];
             It ahead[3] = {first, first, first};
+            std::size_t issued[3] = {0, 0, 0};
             const PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
             auto advance = [&](std::size_t k) {
                 if (ahead[k] == last) return;
-                m_storage.prefetch(ahead[k]->client_id, stages[k]);
+                std::uint64_t& h = hashes[issued[k]++ % ring];
+                if (k == 0) h = m_storage.hash(ahead[k]->client_id);
+                m_storage.prefetch(h, stages[k]);
                 ++ahead[k];
             };
             for (std::size_t i = 0; i < 3 * step; ++i) {
@@ -184,12 +182,14 @@ public:
                 if (i >= step) advance(1);
                 if (i >= 2 * step) advance(2);
             }
-            for (; first != last; ++first) {
+            for (std::size_t applied = 0; first != last; ++first, ++applied) {
                 advance(0);
                 advance(1);
                 advance(2);
                 const Event& event = *first;
-                const Outcome out = ingest(event);
+                const std::uint64_t h = hashes[applied % ring];
+                const Outcome out =
+                    ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, h, apply); });
                 on_outcome(event, out);
             }
         } else {
@@ -283,6 +283,20 @@ public:
     [[nodiscard]] Storage& storage() noexcept { return m_storage; }
 
 private:
+    // ingest(): validates, then update(apply) runs `apply` (ClientRecord&) through the storage.
+    template <class Update>
+    Outcome ingest_one(const Event& event, Update&& update) {
+        m_tallies.add(detail::tally_events);
+        Outcome out;
+        if (const auto why = validate(event); !why.empty()) {
+            out = detail::invalid(why);
+        } else {
+            update([&](ClientRecord& record) { out = detail::apply_valid(record, event, m_options); });
+        }
+        count(out);
+        return out;
+    }
+
     static Options checked(const Options& options) {
         if (const auto why = validate(options); !why.empty())
             throw std::invalid_argument("mqtt_presence: " + std::string(why));

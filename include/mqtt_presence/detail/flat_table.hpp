@@ -5,9 +5,11 @@
 //
 //   index    a power-of-two array of 8-byte slots {32 bits of the key's hash, entry number},
 //            linear probing, at most 7/8 full, backward-shift deletion (no tombstones to age)
-//   entries  one dense array of Entry{key, value} in chunks of 4096 that never move
+//   entries  one dense array of Entry{key, value} in 2 MiB chunks that never move
 //            (chunked_array.hpp): no per-record node, no pointer to chase, no copy on growth;
 //            erase moves the last entry into the hole
+//   memory   index and chunks of 2 MiB or more are advised for transparent huge pages
+//            (large_block.hpp): at millions of clients that saves most TLB misses
 //   keys     CompactString<KeyBytes>: the id inline when it has at most KeyBytes bytes (or is
 //            hex, packed two digits a byte), else in one heap block of its length + 4 bytes
 //
@@ -23,7 +25,9 @@
 #include <utility>
 
 #include "chunked_array.hpp"
+#include "large_block.hpp"
 #include "compact_string.hpp"
+#include "prefetch.hpp"
 
 namespace mqtt_presence::detail {
 
@@ -65,7 +69,7 @@ public:
 
     /// The number of the entry with this key, or npos.
     [[nodiscard]] std::size_t find(std::string_view key, std::uint64_t h) const noexcept {
-        if (m_slots == nullptr) return npos;
+        if (m_slots.get() == nullptr) return npos;
         const auto tag = static_cast<std::uint32_t>(h);
         for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
             const Slot slot = m_slots[s];
@@ -112,13 +116,13 @@ public:
 
     /// Starts fetching the index slot where a lookup of this hash begins.
     void prefetch_slot(std::uint64_t h) const noexcept {
-        if (m_slots != nullptr) prefetch(&m_slots[home(h)]);
+        if (m_slots.get() != nullptr) prefetch(&m_slots[home(h)]);
     }
 
     /// The entry of the first slot whose tag matches h, or nullptr: a guess, for prefetching
     /// (a tag can match another key). Cheap once the slot is cached, as after prefetch_slot().
     [[nodiscard]] const Entry* peek(std::uint64_t h) const noexcept {
-        if (m_slots == nullptr) return nullptr;
+        if (m_slots.get() == nullptr) return nullptr;
         const auto tag = static_cast<std::uint32_t>(h);
         for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
             const Slot slot = m_slots[s];
@@ -136,13 +140,7 @@ public:
     }
 
     /// Starts fetching the memory at p (a hint; p need not be valid to dereference).
-    static void prefetch(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(p);
-#else
-        (void)p;
-#endif
-    }
+    static void prefetch(const void* p) noexcept { prefetch_read(p); }
 
     /// Calls fn(std::string_view key, const Value&) for every entry, in no order.
     template <class Fn>
@@ -151,16 +149,16 @@ public:
         for (std::size_t i = 0; i < m_entries.size(); ++i) fn(m_entries[i].key.view(scratch), m_entries[i].value);
     }
 
-    /// Bytes held: index, entries (capacity), and keys kept on the heap. Values' own heap
-    /// memory is not included (ask the values).
+    /// Bytes held: index, entries (what is resident of their chunks), and keys kept on the
+    /// heap. Values' own heap memory is not included (ask the values).
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
-        std::size_t bytes = slot_count() * sizeof(Slot) + m_entries.capacity() * sizeof(Entry);
+        std::size_t bytes = slot_count() * sizeof(Slot) + m_entries.resident_bytes();
         for (std::size_t i = 0; i < m_entries.size(); ++i)
             if (m_entries[i].key.on_heap()) bytes += m_entries[i].key.size() + sizeof(std::uint32_t);
         return bytes;
     }
 
-    [[nodiscard]] std::size_t slot_count() const noexcept { return m_slots == nullptr ? 0 : m_mask + 1; }
+    [[nodiscard]] std::size_t slot_count() const noexcept { return m_slots.get() == nullptr ? 0 : m_mask + 1; }
 
 private:
     struct Slot {
@@ -207,7 +205,7 @@ private:
             m_slots.reset();
             return;
         }
-        auto fresh = std::make_unique<Slot[]>(slots);
+        LargeArray<Slot> fresh(slots);
         for (std::size_t s = 0; s < slots; ++s) fresh[s] = Slot{0, empty};
         unsigned bits = 0;
         while ((std::size_t{1} << bits) < slots) ++bits;
@@ -225,10 +223,10 @@ private:
         m_shift = shift;
     }
 
-    std::unique_ptr<Slot[]> m_slots;
+    LargeArray<Slot> m_slots;
     std::size_t m_mask = 0;
     unsigned m_shift = 64;
-    ChunkedArray<Entry, 12> m_entries; // 4096 entries (about 400 KiB) a chunk
+    ChunkedArray<Entry, huge_page_bytes> m_entries; // 2 MiB chunks: 20,164 entries of 104 bytes
 };
 
 } // namespace mqtt_presence::detail

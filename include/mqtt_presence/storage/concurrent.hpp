@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "../detail/flat_table.hpp"
+#include "../detail/prefetch.hpp"
 #include "../rules.hpp"
 #include "in_memory.hpp"
 
@@ -51,7 +52,12 @@ public:
     /// absent; erases the record if fn leaves it empty (also when fn throws).
     template <class Fn>
     void update(std::string_view client_id, Fn&& fn) {
-        const std::uint64_t h = Table::hash(client_id);
+        update(client_id, hash(client_id), std::forward<Fn>(fn));
+    }
+
+    /// The same, given h == hash(client_id) (ingest_batch hashes each id once).
+    template <class Fn>
+    void update(std::string_view client_id, std::uint64_t h, Fn&& fn) {
         Shard& shard = m_shards[index_of(h)];
         const std::lock_guard<std::mutex> lock(shard.mutex);
         const std::size_t before = shard.records.size();
@@ -91,19 +97,18 @@ public:
     }
 
     /// A hint for ingest_batch: at stage locate, starts bringing the client's shard (its lock)
-    /// into this core's cache for writing, so that taking the lock a few events later does not
+    /// into this core's cache, so that taking the lock a few events later does not
     /// wait for the line to come from another core. The records themselves are not fetched:
     /// finding them would read the shard's table without its lock. Changes nothing.
-    void prefetch(std::string_view client_id, PrefetchStage stage) const noexcept {
+    void prefetch(std::uint64_t h, PrefetchStage stage) const noexcept {
         if (stage != PrefetchStage::locate) return;
-#if defined(__GNUC__) || defined(__clang__)
-        const Shard* shard = &m_shards[index_of(Table::hash(client_id))];
-        __builtin_prefetch(shard, 1);
-        __builtin_prefetch(reinterpret_cast<const char*>(shard) + 64, 1);
-#else
-        (void)client_id;
-#endif
+        const Shard* shard = &m_shards[index_of(h)];
+        detail::prefetch_read(shard);
+        detail::prefetch_read(reinterpret_cast<const char*>(shard) + 64);
     }
+
+    /// The hash update() and prefetch() take. No effect.
+    [[nodiscard]] static std::uint64_t hash(std::string_view client_id) noexcept { return Table::hash(client_id); }
 
     /// Number of records; exact when no update is in flight. O(shards), takes no lock.
     [[nodiscard]] std::size_t size() const noexcept {

@@ -9,7 +9,7 @@
 //
 // Thread safety: none. Use it from one thread at a time; concurrent const calls are safe only
 // when no call modifies it.
-// Models the concept in storage/concept.hpp, with the optional prefetch().
+// Models the concept in storage/concept.hpp, with the optional hashed lookup and prefetch().
 
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +31,13 @@ public:
     /// record if fn leaves it empty (also when fn throws). Average O(1) plus fn.
     template <class Fn>
     void update(std::string_view client_id, Fn&& fn) {
-        const std::size_t i = m_table.find_or_insert(client_id, Table::hash(client_id));
+        update(client_id, hash(client_id), std::forward<Fn>(fn));
+    }
+
+    /// The same, given h == hash(client_id) (ingest_batch hashes each id once).
+    template <class Fn>
+    void update(std::string_view client_id, std::uint64_t h, Fn&& fn) {
+        const std::size_t i = m_table.find_or_insert(client_id, h);
         struct EraseIfEmpty {
             Table& table;
             std::size_t i;
@@ -61,11 +67,13 @@ public:
     /// Prepares for `clients` records without rehashing.
     void reserve(std::size_t clients) { m_table.reserve(clients); }
 
-    /// A hint: starts fetching what the client's lookup needs: the index slot (stage locate),
-    /// a little later the entry (stage record), then its channels beyond the first (stage
-    /// detail), each found through what the stage before fetched. Changes nothing.
-    void prefetch(std::string_view client_id, PrefetchStage stage) const noexcept {
-        const std::uint64_t h = Table::hash(client_id);
+    /// The hash update() and prefetch() take. No effect.
+    [[nodiscard]] static std::uint64_t hash(std::string_view client_id) noexcept { return Table::hash(client_id); }
+
+    /// A hint: starts fetching what the lookup of the id with hash h needs: the index slot
+    /// (stage locate), a little later the entry (stage record), then its channels beyond the
+    /// first (stage detail), each found through what the stage before fetched. Changes nothing.
+    void prefetch(std::uint64_t h, PrefetchStage stage) const noexcept {
         switch (stage) {
         case PrefetchStage::locate: m_table.prefetch_slot(h); break;
         case PrefetchStage::record: m_table.prefetch_entry(h); break;
