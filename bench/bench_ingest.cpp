@@ -63,10 +63,20 @@
 //       an index, no branch in this program), so the next lookup's key is known only once the
 //       previous lookup has answered: closer to the latency of an isolated query (a CPU may
 //       still run ahead where it predicts the branches inside is_online correctly).
+//     - batch: the independent ids, each batch of 1,000 asked in one is_online_batch() call
+//       (which hashes each id once and fetches slots, records and channels ids ahead): the
+//       throughput a caller checking many clients at once gets.
 //    The same queries against the floor's map (built from the same stream) give the baseline
 //    and the ratio: a find by client id that answers one bit of the entry (the parity of the
 //    newest time), as is_online answers one bit of the record, so that the floor's chain too
 //    follows answers the CPU cannot guess.
+//
+// 4. The machine's memory latency, for scale: a chase through a random cycle of pointers, one
+//    per 64-byte line, over 256 MiB (far beyond the caches), each load's address coming from
+//    the load before: ns per dependent cache miss, median of --runs chases of 2 M steps. Once
+//    in memory advised for huge pages (as the store's tables are), once in ordinary 4 KiB
+//    pages. A lookup at 1 M clients that takes k dependent misses cannot be faster than k
+//    times the first figure.
 //
 // Checks: every ingest measurement must end with the same clients, online count and counters
 // (ingest() and ingest_batch() alike; no event invalid), every floor measurement with the same
@@ -89,6 +99,7 @@
 #include <utility>
 #include <vector>
 
+#include <mqtt_presence/detail/large_block.hpp>
 #include <mqtt_presence/mqtt_presence.hpp>
 
 #include "stream.hpp"
@@ -414,10 +425,45 @@ LatencyRun time_queries(const Queries& queries, bool independent, const Lookup& 
     return {bench::median(batch_ns), bench::quantile(batch_ns, 0.99), online};
 }
 
+// The independent queries, each batch in one is_online_batch() call.
+template <class Store>
+LatencyRun time_batches(const Queries& queries, const Store& store) {
+    std::vector<double> batch_ns;
+    batch_ns.reserve(query_batches);
+    std::size_t online = 0;
+    bool answers[query_batch];
+    for (std::size_t b = 0; b < query_batches; ++b) {
+        const auto first = queries.ids.begin() + static_cast<std::ptrdiff_t>(b * query_batch);
+        const Clock::time_point start = Clock::now();
+        store.is_online_batch(first, first + static_cast<std::ptrdiff_t>(query_batch), answers);
+        for (const bool answer : answers) online += answer ? 1U : 0U;
+        batch_ns.push_back(bench::seconds_since(start) * 1e9 / static_cast<double>(query_batch));
+    }
+    return {bench::median(batch_ns), bench::quantile(batch_ns, 0.99), online};
+}
+
+// Phase 4: ns per dependent cache miss over `bytes` at p (a random cycle, one link per line).
+double chase_ns(std::uint64_t* lines, std::size_t bytes, std::uint64_t seed) {
+    const std::size_t count = bytes / 64;
+    std::vector<std::uint32_t> order(count);
+    for (std::size_t i = 0; i < count; ++i) order[i] = static_cast<std::uint32_t>(i);
+    mqtt_presence::testing::Random rng(seed);
+    for (std::size_t i = count; i > 1; --i) std::swap(order[i - 1], order[rng.index(i)]);
+    for (std::size_t i = 0; i < count; ++i) lines[order[i] * 8] = order[(i + 1) % count];
+    constexpr std::size_t steps = 2'000'000;
+    std::uint64_t at = order[0];
+    const Clock::time_point start = Clock::now();
+    for (std::size_t i = 0; i < steps; ++i) at = lines[at * 8];
+    const double ns = bench::seconds_since(start) * 1e9 / static_cast<double>(steps);
+    if (at >= count) std::fprintf(stderr, "chase: impossible link\n"); // keeps the chain alive
+    return ns;
+}
+
 struct LatencyConfiguration {
     const char* name;
     bool store; // else the floor's map
     bool independent;
+    bool batch = false; // store only: is_online_batch over the independent queries
     std::vector<double> medians{};
     std::vector<double> p99s{};
     std::size_t yes = 0; // answers true in the first run
@@ -526,6 +572,7 @@ int run(int argc, char** argv) {
     const auto floor_lookup = [&](std::string_view id) { return floor->lookup(id); };
     std::vector<LatencyConfiguration> latencies = {
         {"is_online, independent", true, true},
+        {"is_online_batch", true, true, true},
         {"is_online, dependent chain", true, false},
         {"floor find, independent", false, true},
         {"floor find, dependent chain", false, false},
@@ -533,8 +580,9 @@ int run(int argc, char** argv) {
     for (std::size_t r = 0; r < runs; ++r) {
         for (LatencyConfiguration& l : latencies) {
             const Queries& queries = l.independent ? independent : chain;
-            const LatencyRun lr = l.store ? time_queries(queries, l.independent, store_lookup)
-                                          : time_queries(queries, l.independent, floor_lookup);
+            const LatencyRun lr = l.batch   ? time_batches(queries, *store)
+                                  : l.store ? time_queries(queries, l.independent, store_lookup)
+                                            : time_queries(queries, l.independent, floor_lookup);
             l.medians.push_back(lr.median_ns);
             l.p99s.push_back(lr.p99_ns);
             if (r == 0) {
@@ -546,6 +594,19 @@ int run(int argc, char** argv) {
             }
         }
         std::fprintf(stderr, "is_online round %zu/%zu done\n", r + 1, runs);
+    }
+
+    // Phase 4: memory latency, huge pages advised and not.
+    constexpr std::size_t chase_bytes = std::size_t{256} << 20;
+    std::vector<double> chase_huge;
+    std::vector<double> chase_small;
+    {
+        mqtt_presence::detail::LargeArray<std::uint64_t> huge(chase_bytes / 8); // advised
+        std::vector<std::uint64_t> small(chase_bytes / 8);                       // ordinary pages
+        for (std::size_t r = 0; r < runs; ++r) {
+            chase_huge.push_back(chase_ns(huge.get(), chase_bytes, args.seed + r));
+            chase_small.push_back(chase_ns(small.data(), chase_bytes, args.seed + r));
+        }
     }
     // Every id is known: the floor's map must find every one.
     std::size_t unknown = 0;
@@ -645,6 +706,14 @@ int run(int argc, char** argv) {
                     span.max, bench::median(l.p99s), ratio,
                     100.0 * static_cast<double>(l.yes) / static_cast<double>(query_batch * query_batches));
     }
+    std::printf("\nmemory latency: a dependent chase through 256 MiB, ns per cache miss (median of %zu, range)\n\n",
+                runs);
+    const bench::Range huge_span = bench::range(chase_huge);
+    const bench::Range small_span = bench::range(chase_small);
+    std::printf("%-30s %9.1f %9.1f %9.1f\n", "huge pages advised", bench::median(chase_huge), huge_span.min,
+                huge_span.max);
+    std::printf("%-30s %9.1f %9.1f %9.1f\n", "4 KiB pages", bench::median(chase_small), small_span.min,
+                small_span.max);
     return consistent ? 0 : 1;
 }
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -227,6 +228,61 @@ public:
         bool online = false;
         m_storage.visit(client_id, [&](const ClientRecord* record) { online = record != nullptr && record->online(); });
         return online;
+    }
+
+    /// is_online() of each client id in [first, last), written to out in order (*out++ = bool);
+    /// returns out. `It` is an iterator over std::string, std::string_view or const char*
+    /// whose ids stay valid until the call returns (an iterator that makes each id as a
+    /// temporary std::string does not compile).
+    /// Faster than a loop of is_online() for many ids of a large store: with a storage that
+    /// offers the optional hashed lookup, each id is hashed once and the index slots of the ids
+    /// 12 ahead, the records of the ids 8 ahead and their channels 4 ahead are fetched while the
+    /// current one is answered.
+    template <class It, class Out>
+    Out is_online_batch(It first, It last, Out out) const {
+        using Id = decltype(*first);
+        static_assert(std::is_lvalue_reference_v<Id> || std::is_same_v<std::decay_t<Id>, std::string_view> ||
+                          std::is_pointer_v<std::decay_t<Id>>,
+                      "is_online_batch: the iterator must refer to ids that outlive the call, not make temporaries");
+        const auto answer = [](const ClientRecord* record) { return record != nullptr && record->online(); };
+        if constexpr (storage_concept::has_prefetch<Storage>::value) {
+            // As in ingest_batch: slots 12 ids ahead, records 8 ahead, channels 4 ahead.
+            constexpr std::size_t step = 4;
+            constexpr std::size_t ring = 16; // > 3 * step
+            std::uint64_t hashes[ring];
+            std::string_view ids[ring];
+            std::size_t located = 0; // ids hashed, their slots requested
+            std::size_t recorded = 0; // records requested
+            std::size_t detailed = 0; // channels requested
+            std::size_t answered = 0;
+            bool more = first != last;
+            while (answered < located || more) {
+                for (; more && located < answered + 3 * step; ++located) {
+                    ids[located % ring] = std::string_view(*first);
+                    hashes[located % ring] = m_storage.hash(ids[located % ring]);
+                    m_storage.prefetch(hashes[located % ring], PrefetchStage::locate);
+                    more = ++first != last;
+                }
+                for (; recorded < located && recorded < answered + 2 * step; ++recorded)
+                    m_storage.prefetch(hashes[recorded % ring], PrefetchStage::record);
+                for (; detailed < recorded && detailed < answered + step; ++detailed)
+                    m_storage.prefetch(hashes[detailed % ring], PrefetchStage::detail);
+                bool online = false;
+                m_storage.visit(ids[answered % ring], hashes[answered % ring],
+                                [&](const ClientRecord* record) { online = answer(record); });
+                *out = online;
+                ++out;
+                ++answered;
+            }
+        } else {
+            for (; first != last; ++first) {
+                bool online = false;
+                m_storage.visit(std::string_view(*first), [&](const ClientRecord* record) { online = answer(record); });
+                *out = online;
+                ++out;
+            }
+        }
+        return out;
     }
 
     /// The client's presence in detail; nullopt for a client the store does not know.

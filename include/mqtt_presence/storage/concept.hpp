@@ -15,12 +15,12 @@
 // | Storage{}                                                        | default-constructible (so that ClientStatusStore<Storage> is), or pass one to the constructor  |
 // | Storage::concurrent (optional)                                   | `static constexpr bool concurrent = true` if every member may be called from many threads at   |
 // |                                                                  | once; the store then keeps its counters atomic                                                 |
-// | cs.hash(id), cs.prefetch(h, stage),                              | optional, all three or none; for ingest_batch, which hashes each event's client id once and   |
-// | s.update(id, h, fn)                                              | starts fetching its data ahead. hash(id): the storage's std::uint64_t hash of id, no effect.   |
+// | cs.hash(id), cs.prefetch(h, stage),                              | optional, all four or none; for ingest_batch and is_online_batch, which hash each client id    |
+// | s.update(id, h, fn), cs.visit(id, h, fn)                         | once and start fetching its data ahead. hash(id): the storage's std::uint64_t hash of id.      |
 // |                                                                  | prefetch(h, stage): a hint, no effect on state: start fetching what a lookup of the id with    |
 // |                                                                  | hash h needs into the cache; called three times per event: stage locate ~12 events ahead (e.g. |
 // |                                                                  | an index), record ~8 ahead (the record), detail ~4 ahead (what the record points to).          |
-// |                                                                  | update(id, h, fn): update(id, fn), given h == hash(id)                                         |
+// |                                                                  | update(id, h, fn) / visit(id, h, fn): update(id, fn) / visit(id, fn), given h == hash(id)      |
 //
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
@@ -77,9 +77,9 @@ template <class S>
 struct has_size<S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().size()), std::size_t>>>
     : std::true_type {};
 
-/// Whether S offers the optional hashed lookup that ingest_batch uses:
-/// `std::uint64_t hash(std::string_view) const`, `prefetch(std::uint64_t, PrefetchStage) const`
-/// and `update(std::string_view, std::uint64_t, fn)`.
+/// Whether S offers the optional hashed lookup that ingest_batch and is_online_batch use:
+/// `std::uint64_t hash(std::string_view) const`, `prefetch(std::uint64_t, PrefetchStage) const`,
+/// `update(std::string_view, std::uint64_t, fn)` and `visit(std::string_view, std::uint64_t, fn) const`.
 template <class S, class = void>
 struct has_prefetch : std::false_type {};
 template <class S>
@@ -87,7 +87,8 @@ struct has_prefetch<
     S, std::enable_if_t<
            std::is_same_v<decltype(std::declval<const S&>().hash(std::string_view{})), std::uint64_t>,
            std::void_t<decltype(std::declval<const S&>().prefetch(std::uint64_t{}, PrefetchStage::locate)),
-                       decltype(std::declval<S&>().update(std::string_view{}, std::uint64_t{}, UpdateProbe{}))>>>
+                       decltype(std::declval<S&>().update(std::string_view{}, std::uint64_t{}, UpdateProbe{})),
+                       decltype(std::declval<const S&>().visit(std::string_view{}, std::uint64_t{}, VisitProbe{}))>>>
     : std::true_type {};
 
 /// Whether S declares `static constexpr bool concurrent = true`: its members may be called from

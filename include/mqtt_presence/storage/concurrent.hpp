@@ -78,7 +78,12 @@ public:
     /// Calls fn(const ClientRecord*) under the client's shard lock; nullptr when unknown.
     template <class Fn>
     void visit(std::string_view client_id, Fn&& fn) const {
-        const std::uint64_t h = Table::hash(client_id);
+        visit(client_id, hash(client_id), std::forward<Fn>(fn));
+    }
+
+    /// The same, given h == hash(client_id).
+    template <class Fn>
+    void visit(std::string_view client_id, std::uint64_t h, Fn&& fn) const {
         const Shard& shard = m_shards[index_of(h)];
         const std::lock_guard<std::mutex> lock(shard.mutex);
         const std::size_t i = shard.records.find(client_id, h);

@@ -51,7 +51,13 @@ public:
     /// Calls fn(const ClientRecord*), nullptr when the client is unknown. Average O(1) plus fn.
     template <class Fn>
     void visit(std::string_view client_id, Fn&& fn) const {
-        const std::size_t i = m_table.find(client_id, Table::hash(client_id));
+        visit(client_id, hash(client_id), std::forward<Fn>(fn));
+    }
+
+    /// The same, given h == hash(client_id).
+    template <class Fn>
+    void visit(std::string_view client_id, std::uint64_t h, Fn&& fn) const {
+        const std::size_t i = m_table.find(client_id, h);
         std::forward<Fn>(fn)(i == Table::npos ? nullptr : &m_table.entry(i).value);
     }
 
