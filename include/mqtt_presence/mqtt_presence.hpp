@@ -2,6 +2,7 @@
 // mqtt_presence: is this MQTT client online right now? The core; standard library only.
 // Adapters for broker JSON are in <mqtt_presence/json.hpp>.
 
+#include "debounce.hpp"
 #include "event.hpp"
 #include "rules.hpp"
 #include "storage/concept.hpp"

@@ -328,11 +328,12 @@ private:
         switch (kind) {
         case kind_hex: {
             static constexpr char digits[] = "0123456789abcdef";
-            for (std::size_t i = 0; i < len; ++i) {
+            const std::size_t n = len < N ? len : N; // len <= N always; said so for the compiler
+            for (std::size_t i = 0; i < n; ++i) {
                 scratch[2 * i] = digits[bytes[i] >> 4];
                 scratch[2 * i + 1] = digits[bytes[i] & 15];
             }
-            return {scratch.data(), std::size_t{len} * 2};
+            return {scratch.data(), n * 2};
         }
         case kind_ipv4: return {scratch.data(), ipv4_text_of(bytes, scratch.data())};
         case kind_heap: {
