@@ -32,6 +32,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -716,4 +717,51 @@ TEST_CASE("concurrent: the transition hook reports each flip once, one client's 
     for (const Debouncer::Due& d : debouncer.poll(far)) CHECK(due.insert(d.client_id).second);
     CHECK(due == offline_after_edges);
     CHECK(debouncer.poll(far).empty());
+}
+
+TEST_CASE("concurrent: snapshots saved while threads ingest are whole and load", "[concurrent][snapshot]") {
+    const Fixture& f = fixture();
+    require_reference(f);
+    ClientStatusStore<ConcurrentStorage> store(store_options(), ConcurrentStorage(16));
+    std::atomic<bool> done{false};
+    std::vector<std::string> saved;
+    std::thread saver([&] {
+        while (!done.load(std::memory_order_acquire) || saved.empty()) {
+            std::ostringstream out;
+            (void)store.save_snapshot(out, "save " + std::to_string(saved.size()));
+            saved.push_back(out.str());
+        }
+    });
+    RunResult run;
+    run_concurrently(store, f, 2, Deal::pinned, run);
+    done.store(true, std::memory_order_release);
+    saver.join();
+    (void)check_run(store, f, run);
+    // Each snapshot taken during the ingest is well-formed and loads (records are saved whole,
+    // each under its shard's lock), into either storage.
+    std::size_t loaded = 0;
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+        ClientStatusStore<> fresh(store_options());
+        std::istringstream in(saved[i]);
+        INFO("snapshot " << i << " of " << saved.size());
+        CHECK(fresh.load_snapshot(in).metadata == "save " + std::to_string(i));
+        CHECK(fresh.size() <= f.size);
+        ++loaded;
+    }
+    CHECK(loaded == saved.size());
+    // Once the ingest is over, a snapshot is the store, exactly.
+    std::ostringstream out;
+    (void)store.save_snapshot(out);
+    ClientStatusStore<ConcurrentStorage> copy(store_options());
+    std::istringstream in(out.str());
+    (void)copy.load_snapshot(in);
+    CHECK(online_set(copy) == f.online_ids);
+    CHECK(copy.online_count() == f.online_count);
+    CHECK(copy.size() == f.size);
+    for (std::size_t c = 0; c < f.ids.size(); c += 7) {
+        const auto a = copy.status(f.ids[c]);
+        const auto b = store.status(f.ids[c]);
+        CHECK(a.has_value() == b.has_value());
+        if (a && b) CHECK(same(*a, *b));
+    }
 }

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -454,6 +455,8 @@ TEMPLATE_LIST_TEST_CASE("calling back into the store from its hook throws and le
         {"prune", [](Store& s) { (void)s.prune(t0); }},
         {"expire_silent", [](Store& s) { (void)s.expire_silent(t0, hour); }},
         {"on_transition", [](Store& s) { s.on_transition(nullptr); }},
+        {"save_snapshot", [](Store& s) { std::ostringstream out; (void)s.save_snapshot(out); }},
+        {"load_snapshot", [](Store& s) { std::istringstream in; (void)s.load_snapshot(in); }},
     };
     std::vector<std::string> messages;
     std::size_t index = 0;

@@ -5,6 +5,7 @@
 #include "debounce.hpp"
 #include "event.hpp"
 #include "rules.hpp"
+#include "snapshot.hpp"
 #include "storage/concept.hpp"
 #include "storage/concurrent.hpp"
 #include "storage/in_memory.hpp"

@@ -2,13 +2,16 @@
 // ClientStatusStore<Storage>: options + storage + counters + queries. It decides nothing about
 // presence itself: every change goes through the rules (rules.hpp) inside storage.update().
 // Around the rules it keeps the online count and the per-group counts up to date from the
-// transitions, and calls the transition hook once per flip.
+// transitions, calls the transition hook once per flip, and saves and loads snapshots
+// (snapshot.hpp) through the storage's for_each and update.
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <optional>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -19,6 +22,7 @@
 #include "detail/group_counts.hpp"
 #include "event.hpp"
 #include "rules.hpp"
+#include "snapshot.hpp"
 #include "storage/concept.hpp"
 #include "storage/in_memory.hpp"
 
@@ -130,6 +134,12 @@ public:
 private:
     const void* m_saved;
 };
+
+// Whether S offers reserve(std::size_t) (both shipped storages do).
+template <class S, class = void>
+struct has_reserve : std::false_type {};
+template <class S>
+struct has_reserve<S, std::void_t<decltype(std::declval<S&>().reserve(std::size_t{}))>> : std::true_type {};
 
 } // namespace detail
 
@@ -388,7 +398,7 @@ public:
 
     /// Sets the transition hook, called once per flip with the client id, the new state, the
     /// event time, the channel and the cause (Edge), from ingest, ingest_batch, reconcile and
-    /// expire_silent (prune never flips anyone). It runs on the calling
+    /// expire_silent (prune and load_snapshot never flip anyone). It runs on the calling
     /// thread, inside storage.update() once the rules have run and the counts include the flip:
     ///  * InMemoryStorage: on the one thread using the store, no lock;
     ///  * ConcurrentStorage: on the thread whose call caused the flip, under the client's shard
@@ -405,6 +415,63 @@ public:
         m_hook = std::move(hook);
     }
 
+    /// Writes every record to `out` in the snapshot format (snapshot.hpp), with the caller's
+    /// `metadata` (at most 1 MiB; e.g. the consumer offset the state covers). Returns the
+    /// number of records written. With ConcurrentStorage other threads may keep ingesting:
+    /// each record is written under its shard's lock, whole, but records of other shards may
+    /// change meanwhile (README.md, "Snapshots", pairs this with the consumer offset). Throws
+    /// std::invalid_argument for metadata over 1 MiB (nothing written), SnapshotError when
+    /// `out` fails. O(clients).
+    std::uint64_t save_snapshot(std::ostream& out, std::string_view metadata = {}) const {
+        refuse_in_callback("save_snapshot");
+        check_metadata(metadata);
+        detail::snapshot::Writer writer(out);
+        writer.header(metadata);
+        m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) { writer.record(client_id, record); });
+        writer.end();
+        return writer.records();
+    }
+
+    /// save_snapshot() into the file `path`, atomically: into a temporary file in the same
+    /// directory, flushed to the disk (fsync), renamed over `path`, and the directory synced.
+    /// A crash or an error at any point leaves the previous file at `path` intact (and no
+    /// temporary file behind, but after a crash). Throws SnapshotError naming the file and the
+    /// system's reason.
+    std::uint64_t save_snapshot_file(const std::string& path, std::string_view metadata = {}) const {
+        refuse_in_callback("save_snapshot_file");
+        check_metadata(metadata);
+        std::uint64_t records = 0;
+        detail::snapshot::write_file_atomically(path, [&](std::ostream& out) { records = save_snapshot(out, metadata); });
+        return records;
+    }
+
+    /// Reads a snapshot from `in` into this store, which must be empty (size() == 0: a load
+    /// never merges into, nor silently replaces, a state; throws std::logic_error otherwise).
+    /// The whole snapshot is read and verified first (snapshot.hpp: checksums, lengths, the
+    /// record count, every id and time, this store's channel caps): on any problem it throws
+    /// SnapshotError naming it and the store is unchanged. Then the records are installed, and
+    /// the online count and the group counts follow them; no edge is reported, and counters()
+    /// are not restored (they count this store's calls). Returns the snapshot's metadata.
+    /// Leaves `in` just after the snapshot. Call it before other threads use the store.
+    SnapshotInfo load_snapshot(std::istream& in) {
+        refuse_in_callback("load_snapshot");
+        refuse_if_not_empty();
+        detail::snapshot::LoadedSnapshot loaded = detail::snapshot::read(in, m_options);
+        install(loaded.clients);
+        return std::move(loaded.info);
+    }
+
+    /// load_snapshot() from the file `path`, which must hold exactly one snapshot (bytes after
+    /// its end are refused). Throws SnapshotError (also when it cannot be opened).
+    SnapshotInfo load_snapshot_file(const std::string& path) {
+        refuse_in_callback("load_snapshot_file");
+        refuse_if_not_empty();
+        detail::snapshot::LoadedSnapshot loaded =
+            detail::snapshot::read_file(path, [&](std::istream& in) { return detail::snapshot::read(in, m_options); });
+        install(loaded.clients);
+        return std::move(loaded.info);
+    }
+
     /// How many events and reconciles ended how (a copy).
     [[nodiscard]] Counters counters() const noexcept { return m_tallies.read(); }
     [[nodiscard]] const Options& options() const noexcept { return m_options; }
@@ -418,6 +485,12 @@ private:
         return options;
     }
 
+    static void check_metadata(std::string_view metadata) {
+        if (metadata.size() > max_snapshot_metadata_bytes)
+            throw std::invalid_argument("mqtt_presence: snapshot metadata of " + std::to_string(metadata.size()) +
+                                        " bytes is longer than 1 MiB");
+    }
+
     // A call back into the store from its transition hook would deadlock on the shard lock
     // that the hook runs under (ConcurrentStorage), or change the record the rules are
     // changing (InMemoryStorage): refused alike with both.
@@ -426,6 +499,43 @@ private:
             throw std::logic_error(std::string("mqtt_presence: ClientStatusStore::") + member +
                                    "() called from inside the store's transition hook, which runs while the client's "
                                    "record is locked; queue the work and do it after the hook returns");
+    }
+
+    void refuse_if_not_empty() const {
+        if (const std::size_t clients = size(); clients != 0)
+            throw std::logic_error("mqtt_presence: load_snapshot needs an empty store; this one tracks " +
+                                   std::to_string(clients) + " clients");
+    }
+
+    // Installs verified records into the (empty) storage. If an install fails (std::bad_alloc),
+    // the records installed so far are removed again.
+    void install(std::vector<detail::snapshot::Loaded>& clients) {
+        if constexpr (detail::has_reserve<Storage>::value) m_storage.reserve(clients.size());
+        // Every group with a client online gets its entry first: installing then allocates
+        // nothing but records.
+        for (const detail::snapshot::Loaded& c : clients)
+            if (c.record.online()) m_groups.add(group_of(c.client_id), 0);
+        std::size_t installed = 0;
+        try {
+            for (; installed < clients.size(); ++installed) {
+                detail::snapshot::Loaded& c = clients[installed];
+                m_storage.update(c.client_id, [&](ClientRecord& record) { replace(c.client_id, record, std::move(c.record)); });
+            }
+        } catch (...) {
+            for (std::size_t i = 0; i < installed; ++i)
+                m_storage.update(clients[i].client_id, [&](ClientRecord& record) { replace(clients[i].client_id, record, ClientRecord{}); });
+            throw;
+        }
+    }
+
+    // Replaces a record, keeping the online and group counts right whatever it held.
+    void replace(std::string_view client_id, ClientRecord& record, ClientRecord&& with) {
+        const int before = record.online() ? 1 : 0;
+        record = std::move(with);
+        const int delta = (record.online() ? 1 : 0) - before;
+        if (delta == 0) return;
+        m_tallies.add_online(delta);
+        m_groups.add(group_of(client_id), delta); // the entry exists: no allocation
     }
 
     void count(const Outcome& out) noexcept {
