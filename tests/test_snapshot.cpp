@@ -318,6 +318,10 @@ TEST_CASE("snapshot: another file, another version, frames removed or moved", "[
     huge_meta[19] = 0x7f;
     CHECK(load_error(huge_meta).find("snapshot: corrupt header: its metadata length") == 0);
 
+    std::string huge_record = bytes;
+    for (std::size_t i = 1; i <= 4; ++i) huge_record[l.records[0] + i] = static_cast<char>(0xff);
+    CHECK(load_error(huge_record) == "snapshot: record 1: its length 4294967295 is more than any record can take (damaged?)");
+
     // A record frame removed, or two swapped: the end marker notices.
     const std::string without_second = bytes.substr(0, l.records[1]) + bytes.substr(l.records[2]);
     CHECK(load_error(without_second) == "snapshot: the end marker counts 4 records, the snapshot holds 3");
@@ -514,6 +518,7 @@ TEST_CASE("snapshot files: written atomically, read whole", "[snapshot][file]") 
         ClientStatusStore<> store2;
         CHECK_THROWS_WITH(store2.load_snapshot_file(path), "snapshot: 3 unexpected bytes after the end marker");
         CHECK(store2.size() == 0);
+        CHECK_THROWS_WITH(store2.load_snapshot_file(dir.path.string()), "snapshot: cannot open " + dir.path.string() + ": Is a directory");
         const std::string missing = (dir.path / "nothing-here.snap").string();
         CHECK_THROWS_WITH(store2.load_snapshot_file(missing), "snapshot: cannot open " + missing + ": No such file or directory");
         {

@@ -502,6 +502,23 @@ TEMPLATE_LIST_TEST_CASE("calling back into the store from its hook throws and le
     });
     CHECK(store.ingest(connect(ch1, t0 + hour, "GID_b@@@dev1")).went_online());
     CHECK(mirror.is_online("GID_b@@@dev1"));
+
+    // ... but not back into the first store from the second store's hook.
+    std::string nested;
+    mirror.on_transition([&](const Edge&) {
+        try {
+            (void)store.is_online("GID_a@@@other");
+            nested = "no exception";
+        } catch (const std::logic_error&) {
+            nested = "refused";
+        }
+    });
+    CHECK(store.ingest(connect(ch1, t0 + hour, "GID_b@@@dev2")).went_online());
+    CHECK(nested == "refused");
+    CHECK(mirror.is_online("GID_b@@@dev2"));
+    nested.clear();
+    (void)mirror.ingest(connect(ch1, t0 + hour, "GID_b@@@dev3")); // not inside store's hook: allowed
+    CHECK(nested == "no exception");
 }
 
 TEMPLATE_LIST_TEST_CASE("expire_silent closes silent channels in every client and reports them", "[store][expiry]", Storages) {

@@ -211,7 +211,7 @@ public:
         put_u32(m_buffer, static_cast<std::uint32_t>(metadata.size()));
         m_buffer.append(metadata);
         put_u32(m_buffer, crc32(m_buffer.data(), m_buffer.size()));
-        flush("the header");
+        flush("the header", 0);
     }
 
     void record(std::string_view client_id, const ClientRecord& record) {
@@ -219,7 +219,7 @@ public:
         encode_record(m_buffer, client_id, record);
         m_crc_of_crcs = crc32_update(m_crc_of_crcs, m_buffer.data() + m_buffer.size() - 4, 4);
         ++m_records;
-        flush("record " + std::to_string(m_records));
+        flush("record ", m_records);
     }
 
     void end() {
@@ -228,7 +228,7 @@ public:
         put_u64(m_buffer, m_records);
         put_u32(m_buffer, crc32_final(m_crc_of_crcs));
         put_u32(m_buffer, crc32(m_buffer.data(), m_buffer.size()));
-        flush("the end marker");
+        flush("the end marker", 0);
         m_out.flush();
         if (!m_out) throw SnapshotError("snapshot: the output stream failed while flushing");
     }
@@ -236,9 +236,12 @@ public:
     [[nodiscard]] std::uint64_t records() const noexcept { return m_records; }
 
 private:
-    void flush(const std::string& what) {
+    // `what` and, when not 0, `number`: the frame, for the message.
+    void flush(const char* what, std::uint64_t number) {
         m_out.write(m_buffer.data(), static_cast<std::streamsize>(m_buffer.size()));
-        if (!m_out) throw SnapshotError("snapshot: the output stream failed while writing " + what);
+        if (!m_out)
+            throw SnapshotError(std::string("snapshot: the output stream failed while writing ") + what +
+                                (number != 0 ? std::to_string(number) : std::string()));
     }
 
     std::ostream& m_out;
@@ -429,6 +432,13 @@ inline Loaded decode_record(std::string_view body, std::uint64_t number, const O
     return out;
 }
 
+// The longest record body the loading store's caps allow: the longest ids and addresses in
+// every channel a record may hold.
+constexpr std::uint64_t max_record_bytes(const Options& options) noexcept {
+    const std::uint64_t channels = std::uint64_t{options.max_open_channels} + options.max_tombstones + 1;
+    return 2 + max_id_bytes + 4 * 8 + 1 + 2 + channels * (2 + max_id_bytes + 1 + max_address_bytes + 3 * 8 + 2);
+}
+
 /// Reads one whole snapshot from `in` and verifies it; applies nothing. Leaves `in` just after
 /// the end marker. Throws SnapshotError.
 inline LoadedSnapshot read(std::istream& in, const Options& options) {
@@ -488,6 +498,9 @@ inline LoadedSnapshot read(std::istream& in, const Options& options) {
         ++number;
         if (!read_exact(in, 4, buffer)) fail("truncated in record " + std::to_string(number));
         const std::uint32_t length = u32_at(buffer, 0);
+        if (length > max_record_bytes(options))
+            fail("record " + std::to_string(number) + ": its length " + std::to_string(length) +
+                 " is more than any record can take (damaged?)");
         std::uint32_t crc = crc32_update(crc32_update(crc32_init, &tag_byte, 1), buffer.data(), 4);
         if (!read_exact(in, std::size_t{length} + 4, buffer)) fail("truncated in record " + std::to_string(number));
         crc = crc32_final(crc32_update(crc, buffer.data(), length));
@@ -638,6 +651,8 @@ void write_file_atomically(const std::string& path, Write&& write) {
 /// its end. Throws SnapshotError.
 template <class Read>
 auto read_file(const std::string& path, Read&& read) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) fail("cannot open " + path + ": " + error_text(EISDIR));
     std::ifstream in(path, std::ios::binary);
     if (!in) fail("cannot open " + path + ": " + error_text(errno));
     auto result = read(static_cast<std::istream&>(in));

@@ -119,20 +119,31 @@ private:
     Stripe m_stripes[stripes];
 };
 
-// The store whose callback this thread is running (its transition hook), if any: a call back
-// into that store from there is refused. Another store's hook running inside it (a hook that
-// feeds a second store) saves and restores it.
-inline thread_local const void* store_in_callback = nullptr;
-
+// The transition hooks this thread is running, innermost first: a call back into a store whose
+// hook is running on this thread is refused, also from a second store's hook that the first
+// hook's call led to (A's hook feeds B, whose hook would call A).
 class CallbackScope {
 public:
-    explicit CallbackScope(const void* store) noexcept : m_saved(std::exchange(store_in_callback, store)) {}
+    explicit CallbackScope(const void* store) noexcept : m_store(store), m_outer(innermost()) { innermost() = this; }
     CallbackScope(const CallbackScope&) = delete;
     CallbackScope& operator=(const CallbackScope&) = delete;
-    ~CallbackScope() { store_in_callback = m_saved; }
+    ~CallbackScope() { innermost() = m_outer; }
+
+    /// Whether this thread is inside a hook of `store`.
+    [[nodiscard]] static bool inside(const void* store) noexcept {
+        for (const CallbackScope* scope = innermost(); scope != nullptr; scope = scope->m_outer)
+            if (scope->m_store == store) return true;
+        return false;
+    }
 
 private:
-    const void* m_saved;
+    static const CallbackScope*& innermost() noexcept {
+        thread_local const CallbackScope* scope = nullptr;
+        return scope;
+    }
+
+    const void* m_store;
+    const CallbackScope* m_outer;
 };
 
 // Whether S offers reserve(std::size_t) (both shipped storages do).
@@ -495,7 +506,7 @@ private:
     // that the hook runs under (ConcurrentStorage), or change the record the rules are
     // changing (InMemoryStorage): refused alike with both.
     void refuse_in_callback(const char* member) const {
-        if (detail::store_in_callback == static_cast<const void*>(this))
+        if (detail::CallbackScope::inside(this))
             throw std::logic_error(std::string("mqtt_presence: ClientStatusStore::") + member +
                                    "() called from inside the store's transition hook, which runs while the client's "
                                    "record is locked; queue the work and do it after the hook returns");
