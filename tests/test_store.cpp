@@ -559,3 +559,44 @@ TEMPLATE_LIST_TEST_CASE("expire_silent closes silent channels in every client an
     CHECK(again.clients_gone_offline == 0);
     CHECK(store.counters().went_offline == 3);
 }
+
+TEST_CASE("group counts: many groups, long and empty names, trimming", "[store][groups]") {
+    auto exercise = [](auto& counts) {
+        std::map<std::string, std::int64_t> expected;
+        for (int round = 0; round < 3; ++round) {
+            for (int g = 0; g < 300; ++g) {
+                // Names of every length from 0 to 40 bytes, some differing only at the end.
+                const std::string name = g == 0 ? std::string() : "GID_" + std::string(static_cast<std::size_t>(g % 37), 'x') + std::to_string(g);
+                const std::int64_t delta = (g + round) % 3 == 0 ? -1 : 2;
+                counts.add(name, delta);
+                expected[name] += delta;
+            }
+        }
+        std::size_t checked = 0;
+        for (const auto& [name, count] : expected) {
+            CHECK(counts.get(name) == count);
+            ++checked;
+        }
+        CHECK(checked == 300);
+        CHECK(counts.get("GID_never") == 0);
+        std::map<std::string, std::int64_t> listed;
+        counts.for_each_online([&](std::string_view name, std::int64_t n) { listed.emplace(name, n); });
+        std::map<std::string, std::int64_t> positive;
+        for (const auto& [name, count] : expected)
+            if (count > 0) positive.emplace(name, count);
+        CHECK(listed == positive);
+        // Bring some to zero, trim, and the rest is intact; the trimmed ones count again from 0.
+        for (const auto& [name, count] : expected)
+            if (name.size() % 2 == 0) counts.add(name, -count);
+        counts.trim();
+        for (const auto& [name, count] : expected) CHECK(counts.get(name) == (name.size() % 2 == 0 ? 0 : count));
+        const std::string trimmed = "GID_xx2"; // 7 bytes: kept
+        counts.add("GID_xxx3", 5);
+        CHECK(counts.get("GID_xxx3") == 5);
+        CHECK(counts.get(trimmed) == expected[trimmed]);
+    };
+    detail::GroupCounts<false> plain;
+    exercise(plain);
+    detail::GroupCounts<true> striped;
+    exercise(striped);
+}

@@ -232,23 +232,23 @@ public:
         if constexpr (storage_concept::has_prefetch<Storage>::value) {
             // Three cursors run ahead of `first`, `step` events apart: each stage is found
             // through what the stage before it fetched a few events earlier.
+            // (Plain loops rather than a helper lambda, which the compiler may leave out of line.)
             constexpr std::size_t step = 4;
             It ahead[3] = {first, first, first};
-            const PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
-            auto advance = [&](std::size_t k) {
-                if (ahead[k] == last) return;
-                m_storage.prefetch(ahead[k]->client_id, stages[k]);
-                ++ahead[k];
-            };
+            constexpr PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
             for (std::size_t i = 0; i < 3 * step; ++i) {
-                advance(0);
-                if (i >= step) advance(1);
-                if (i >= 2 * step) advance(2);
+                for (std::size_t k = 0; k <= i / step; ++k) {
+                    if (ahead[k] == last) continue;
+                    m_storage.prefetch(ahead[k]->client_id, stages[k]);
+                    ++ahead[k];
+                }
             }
             for (; first != last; ++first) {
-                advance(0);
-                advance(1);
-                advance(2);
+                for (std::size_t k = 0; k < 3; ++k) {
+                    if (ahead[k] == last) continue;
+                    m_storage.prefetch(ahead[k]->client_id, stages[k]);
+                    ++ahead[k];
+                }
                 const Event& event = *first;
                 const Outcome out = ingest(event);
                 on_outcome(event, out);
