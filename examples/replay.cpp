@@ -6,6 +6,8 @@
 //
 //   mqtt_presence_replay --online-out online.txt events-*.jsonl
 //   zcat dump.jsonl.gz | mqtt_presence_replay --quiet --threads 2
+//   mqtt_presence_replay --snapshot-out day1.snap day1.jsonl
+//   mqtt_presence_replay --snapshot-in day1.snap --group-counts day2.jsonl
 //
 // Input: JSON Lines, one Alibaba event per line, e.g.
 //   {"clientId":"GID_XXX@@@dev1","time":1570795200000,"eventType":"connect",
@@ -20,6 +22,14 @@
 // Options set the rules (README.md, "The rules"): --close-on-disconnect (rule 4), --no-takeover and
 // --takeover-tolerance-ms N (rule 6), --retention-ms N (rule 5). See --help.
 //
+// Snapshots (README.md, "Snapshots"): --snapshot-in FILE loads a state saved by --snapshot-out (or
+// by ClientStatusStore::save_snapshot_file) before the first line is read, so that a dump can be
+// replayed in parts; a damaged or unreadable snapshot is refused before anything is replayed, with
+// a message naming the file and the problem, and exit status 1. --snapshot-out FILE saves the state
+// at the end, atomically (a failure leaves a previous FILE as it was); its metadata records the
+// inputs and the number of lines replayed. --group-counts adds "groups" to the summary: the
+// number of online clients per Group ID (the text before "@@@"; "" for ids without one).
+//
 // Parser: --parser simdjson (AlibabaSimdjsonParser, <mqtt_presence/simdjson.hpp>; the default when
 // the tool was built with simdjson) or --parser nlohmann (parse_alibaba_event,
 // <mqtt_presence/json.hpp>). Both accept exactly the same lines and word every refusal the same,
@@ -32,11 +42,13 @@
 // counts every event that was accepted and not a duplicate (superseded, behind_watermark and
 // stale included; they are also given on their own). seconds is the wall time of reading,
 // parsing and ingesting, and events_per_sec events / seconds; "parser" names the parser used. --online-out FILE also writes the online client ids, sorted bytewise,
-// one per line. On a terminal, standard error shows the progress of a long replay.
+// one per line. With --snapshot-in, clients and online count the loaded clients too, while the
+// other counts are of this run's lines. On a terminal, standard error shows the progress of a
+// long replay.
 //
 // Exit status: 0 when the input was read (bad lines included); 1 when a file cannot be opened
-// or read (the replay stops there, with no summary) or --online-out cannot be written; 2 for a
-// bad command line.
+// or read (the replay stops there, with no summary), --snapshot-in cannot be loaded (nothing is
+// replayed), or --online-out or --snapshot-out cannot be written; 2 for a bad command line.
 //
 // Threads: --threads 1 (the default) reads, parses and ingests on one thread, into the default
 // single-threaded store. --threads N > 1 is how a consumer with a pool of listener threads
@@ -130,6 +142,10 @@ constexpr const char* usage_text =
     "                             of one thread unless the input holds events more than the\n"
     "                             retention late, but the outcome counts (applied, duplicates,\n"
     "                             superseded, went_online, ...) may differ from run to run\n"
+    "  --snapshot-in FILE         start from the state saved in FILE (by --snapshot-out); a\n"
+    "                             damaged snapshot is refused and nothing is replayed\n"
+    "  --snapshot-out FILE        save the state at the end in FILE (atomically)\n"
+    "  --group-counts             add \"groups\" to the summary: online clients per Group ID\n"
     "  --parser NAME              the JSON parser, simdjson or nlohmann: both accept the same\n"
     "                             lines and report the same errors (default: "
 #ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
@@ -148,8 +164,8 @@ constexpr const char* usage_text =
     "  --quiet                    do not report bad lines one by one (they are still counted)\n"
     "  -h, --help                 show this help\n"
     "\n"
-    "exit status: 0 done (bad lines included), 1 a file could not be read or written,\n"
-    "2 bad command line\n";
+    "exit status: 0 done (bad lines included), 1 a file or snapshot could not be read or\n"
+    "written, 2 bad command line\n";
 
 enum class ParserName { nlohmann, simdjson };
 
@@ -162,6 +178,9 @@ constexpr ParserName default_parser = ParserName::nlohmann;
 struct Config {
     mqtt_presence::Options options;
     std::string online_out;
+    std::string snapshot_in;
+    std::string snapshot_out;
+    bool group_counts = false;
     bool quiet = false;
     std::size_t threads = 1;
     ParserName parser = default_parser;
@@ -211,6 +230,10 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             config.quiet = true;
             continue;
         }
+        if (arg == "--group-counts") {
+            config.group_counts = true;
+            continue;
+        }
         // Options with a value: "--name VALUE" or "--name=VALUE".
         std::string_view name = arg;
         std::string_view value;
@@ -221,7 +244,8 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             has_value = true;
         }
         const bool known = name == "--online-out" || name == "--threads" || name == "--parser" ||
-                           name == "--takeover-tolerance-ms" || name == "--retention-ms";
+                           name == "--takeover-tolerance-ms" || name == "--retention-ms" || name == "--snapshot-in" ||
+                           name == "--snapshot-out";
         if (!known) {
             complain("unknown option " + std::string(arg));
             return ArgsResult::error;
@@ -233,12 +257,13 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             }
             value = argv[++i];
         }
-        if (name == "--online-out") {
+        if (name == "--online-out" || name == "--snapshot-in" || name == "--snapshot-out") {
             if (value.empty()) {
-                complain("option --online-out needs a file name");
+                complain("option " + std::string(name) + " needs a file name");
                 return ArgsResult::error;
             }
-            config.online_out = std::string(value);
+            (name == "--online-out" ? config.online_out : name == "--snapshot-in" ? config.snapshot_in : config.snapshot_out) =
+                std::string(value);
             continue;
         }
         if (name == "--parser") {
@@ -718,7 +743,7 @@ private:
 
 template <class Store>
 nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::uint64_t rejected, double wall_seconds,
-                               const char* parser) {
+                               const char* parser, bool group_counts) {
     const mqtt_presence::Counters c = store.counters();
     nlohmann::ordered_json out;
     out["events"] = events;
@@ -733,6 +758,11 @@ nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::ui
     out["went_offline"] = c.went_offline;
     out["clients"] = store.size();
     out["online"] = store.online_count();
+    if (group_counts) {
+        nlohmann::ordered_json groups = nlohmann::ordered_json::object();
+        store.for_each_group([&](std::string_view group, std::size_t online) { groups[std::string(group)] = online; });
+        out["groups"] = std::move(groups);
+    }
     // Microseconds are plenty, and keep the number short.
     const double seconds = static_cast<double>(static_cast<std::int64_t>(wall_seconds * 1e6 + 0.5)) / 1e6;
     out["seconds"] = seconds;
@@ -769,6 +799,39 @@ bool write_online(const std::string& path, const std::vector<std::string>& ids) 
         return false;
     }
     return true;
+}
+
+// --snapshot-in: loads the saved state into the (empty) store. False, having said why (the file
+// and the problem), when it cannot be read or is damaged: then nothing is replayed.
+template <class Store>
+bool load_snapshot(const Config& config, Store& store) {
+    try {
+        (void)store.load_snapshot_file(config.snapshot_in);
+        return true;
+    } catch (const mqtt_presence::SnapshotError& e) {
+        complain(config.snapshot_in + ": " + e.what());
+    } catch (const std::bad_alloc&) {
+        complain(config.snapshot_in + ": out of memory while loading the snapshot");
+    }
+    return false;
+}
+
+// --snapshot-out: saves the state atomically, with the inputs and the number of lines replayed
+// as metadata. False, having said why, when it cannot be written.
+template <class Store>
+bool save_snapshot(const Config& config, const Store& store, std::uint64_t events) {
+    nlohmann::ordered_json metadata;
+    metadata["written_by"] = program;
+    metadata["snapshot_in"] = config.snapshot_in;
+    metadata["inputs"] = config.files;
+    metadata["events"] = events;
+    try {
+        (void)store.save_snapshot_file(config.snapshot_out, metadata.dump());
+        return true;
+    } catch (const mqtt_presence::SnapshotError& e) {
+        complain(config.snapshot_out + ": " + e.what());
+    }
+    return false;
 }
 
 // The store, or nullptr having said why the options are unusable.
@@ -826,8 +889,10 @@ int replay(const Config& config, Reporter& reporter, const Store& store, Sink& s
 
     int status = 0;
     if (!config.online_out.empty() && !write_online(config.online_out, online_ids(store))) status = 1;
+    if (!config.snapshot_out.empty() && !save_snapshot(config, store, reader.events())) status = 1;
 
-    std::string line = summary(store, reader.events(), reader.rejected() + sink.rejected(), seconds, Parser::name).dump();
+    std::string line =
+        summary(store, reader.events(), reader.rejected() + sink.rejected(), seconds, Parser::name, config.group_counts).dump();
     line.push_back('\n');
     std::fwrite(line.data(), 1, line.size(), stdout);
     if (std::fflush(stdout) != 0) {
@@ -844,11 +909,13 @@ int run_with(const Config& config, Reporter& reporter) {
         using Store = mqtt_presence::ClientStatusStore<>;
         const std::unique_ptr<Store> store = make_store<Store>(config.options);
         if (store == nullptr) return 2;
+        if (!config.snapshot_in.empty() && !load_snapshot(config, *store)) return 1;
         Ingester<Store, Parser> sink(*store, reporter);
         return replay<Parser>(config, reporter, *store, sink);
     }
     const std::unique_ptr<ConcurrentStore> store = make_store<ConcurrentStore>(config.options);
     if (store == nullptr) return 2;
+    if (!config.snapshot_in.empty() && !load_snapshot(config, *store)) return 1; // before the workers start
     Dispatcher<Parser> sink(*store, reporter, config.threads); // declared after the store: joined before it goes
     return replay<Parser>(config, reporter, *store, sink);
 }

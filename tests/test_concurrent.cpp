@@ -32,10 +32,12 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -628,4 +630,138 @@ TEST_CASE("concurrent: each client pinned to one of 2, 4 and 8 threads gives exa
         CHECK(c.went_offline == f.counters.went_offline);
     }
     CHECK(reads_during_ingest > 0);
+}
+
+TEST_CASE("concurrent: the transition hook reports each flip once, one client's edges in order", "[concurrent][hook]") {
+    const Fixture& f = fixture();
+    require_reference(f);
+    std::unordered_map<std::string, std::size_t> index_of;
+    for (std::size_t c = 0; c < f.ids.size(); ++c) index_of.emplace(f.ids[c], c);
+
+    struct Seen {
+        bool online;
+        std::int64_t time_ms;
+        Cause cause;
+    };
+    // One vector per client, written by the hook under the client's shard lock only.
+    std::vector<std::vector<Seen>> edges(f.ids.size());
+    std::atomic<std::size_t> unknown{0};
+    Debouncer debouncer(0);
+
+    ClientStatusStore<ConcurrentStorage> store(store_options(), ConcurrentStorage(16));
+    store.on_transition([&](const Edge& e) {
+        const auto it = index_of.find(std::string(e.client_id));
+        if (it == index_of.end()) {
+            unknown.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        edges[it->second].push_back(Seen{e.online, e.time_ms, e.cause});
+        debouncer.observe(e);
+    });
+    // A poller reads the debouncer while the hook feeds it (now 0: nothing is ever due).
+    std::atomic<bool> stop{false};
+    std::size_t polls = 0;
+    std::thread poller([&] {
+        while (!stop.load(std::memory_order_acquire)) {
+            polls += debouncer.poll(0).size() + 1;
+            (void)debouncer.waiting();
+        }
+    });
+    RunResult run;
+    run_concurrently(store, f, 4, Deal::round_robin, run);
+    (void)check_run(store, f, run);
+
+    // Expiry from two threads at once: every client still online goes offline exactly once.
+    const std::size_t online_before = store.online_count();
+    const std::int64_t far = f.batch.deliveries.back().delivered_ms + 1000 * day_ms;
+    ExpiryReport reports[2];
+    std::thread a([&] { reports[0] = store.expire_silent(far, hour_ms); });
+    std::thread b([&] { reports[1] = store.expire_silent(far, hour_ms); });
+    a.join();
+    b.join();
+    stop.store(true, std::memory_order_release);
+    poller.join();
+    CHECK(polls > 0);
+    CHECK(reports[0].clients_gone_offline + reports[1].clients_gone_offline == online_before);
+    CHECK(store.online_count() == 0);
+
+    CHECK(unknown.load() == 0);
+    std::size_t not_alternating = 0, count_mismatch = 0, expiry_edges = 0;
+    std::vector<std::size_t> outcome_on(f.ids.size(), 0), outcome_off(f.ids.size(), 0);
+    for (std::size_t i = 0; i < f.batch.deliveries.size(); ++i) {
+        const Outcome& out = run.outcomes[i];
+        if (out.went_online()) ++outcome_on[f.batch.deliveries[i].client];
+        if (out.went_offline()) ++outcome_off[f.batch.deliveries[i].client];
+    }
+    std::set<std::string> offline_after_edges;
+    for (std::size_t c = 0; c < f.ids.size(); ++c) {
+        std::size_t on = 0, off = 0;
+        for (std::size_t k = 0; k < edges[c].size(); ++k) {
+            const Seen& s = edges[c][k];
+            if (s.online != (k % 2 == 0)) ++not_alternating; // online, offline, online, ...
+            ++(s.online ? on : off);
+            if (s.cause == Cause::expiry) {
+                ++expiry_edges;
+                if (k + 1 != edges[c].size()) ++not_alternating; // expiry came last
+            }
+        }
+        const std::size_t expired = !edges[c].empty() && edges[c].back().cause == Cause::expiry ? 1 : 0;
+        if (on != outcome_on[c] || off - expired != outcome_off[c]) ++count_mismatch;
+        if (!edges[c].empty()) offline_after_edges.insert(f.ids[c]);
+    }
+    CHECK(not_alternating == 0);
+    CHECK(count_mismatch == 0);
+    CHECK(expiry_edges == online_before);
+    // Every client that ever went offline is due once, now that all are offline.
+    std::set<std::string> due;
+    for (const Debouncer::Due& d : debouncer.poll(far)) CHECK(due.insert(d.client_id).second);
+    CHECK(due == offline_after_edges);
+    CHECK(debouncer.poll(far).empty());
+}
+
+TEST_CASE("concurrent: snapshots saved while threads ingest are whole and load", "[concurrent][snapshot]") {
+    const Fixture& f = fixture();
+    require_reference(f);
+    ClientStatusStore<ConcurrentStorage> store(store_options(), ConcurrentStorage(16));
+    std::atomic<bool> done{false};
+    std::vector<std::string> saved;
+    std::thread saver([&] {
+        while (!done.load(std::memory_order_acquire) || saved.empty()) {
+            std::ostringstream out;
+            (void)store.save_snapshot(out, "save " + std::to_string(saved.size()));
+            saved.push_back(out.str());
+        }
+    });
+    RunResult run;
+    run_concurrently(store, f, 2, Deal::pinned, run);
+    done.store(true, std::memory_order_release);
+    saver.join();
+    (void)check_run(store, f, run);
+    // Each snapshot taken during the ingest is well-formed and loads (records are saved whole,
+    // each under its shard's lock), into either storage.
+    std::size_t loaded = 0;
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+        ClientStatusStore<> fresh(store_options());
+        std::istringstream in(saved[i]);
+        INFO("snapshot " << i << " of " << saved.size());
+        CHECK(fresh.load_snapshot(in).metadata == "save " + std::to_string(i));
+        CHECK(fresh.size() <= f.size);
+        ++loaded;
+    }
+    CHECK(loaded == saved.size());
+    // Once the ingest is over, a snapshot is the store, exactly.
+    std::ostringstream out;
+    (void)store.save_snapshot(out);
+    ClientStatusStore<ConcurrentStorage> copy(store_options());
+    std::istringstream in(out.str());
+    (void)copy.load_snapshot(in);
+    CHECK(online_set(copy) == f.online_ids);
+    CHECK(copy.online_count() == f.online_count);
+    CHECK(copy.size() == f.size);
+    for (std::size_t c = 0; c < f.ids.size(); c += 7) {
+        const auto a = copy.status(f.ids[c]);
+        const auto b = store.status(f.ids[c]);
+        CHECK(a.has_value() == b.has_value());
+        if (a && b) CHECK(same(*a, *b));
+    }
 }

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <mqtt_presence/rules.hpp>
@@ -592,4 +594,176 @@ TEST_CASE("describe() reports the client's presence in detail", "[rules][describ
     CHECK(st.last_offline_ms == t0 + 2 * minute);
     CHECK_FALSE(st.last_offline_graceful); // ch_a, the one that took it offline, was abrupt
     CHECK(st.channels_kept == 2);
+}
+
+TEST_CASE("expire: a channel silent for longer than max_age closes, as of when it had been silent that long",
+          "[rules][expiry]") {
+    const std::int64_t max_age = 10 * minute;
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0), {}).went_online());
+
+    SECTION("exactly max_age of silence is not longer than max_age") {
+        CHECK_FALSE(needs_expiry(r, t0 + max_age, max_age));
+        const ExpireResult kept = expire(r, t0 + max_age, max_age);
+        CHECK(kept.channels_closed == 0);
+        CHECK(kept.outcome.status == Status::duplicate);
+        CHECK(kept.outcome.transition == Transition::none);
+        CHECK(r.online());
+    }
+    SECTION("one millisecond more closes it; the time does not depend on when maintenance runs") {
+        for (const std::int64_t now : {t0 + max_age + 1, t0 + 7 * hour}) {
+            ClientRecord x = r;
+            CHECK(needs_expiry(x, now, max_age));
+            const ExpireResult done = expire(x, now, max_age);
+            CHECK(done.channels_closed == 1);
+            CHECK(done.outcome.status == Status::applied);
+            CHECK(done.outcome.went_offline());
+            CHECK(done.outcome.cause == Cause::expiry);
+            CHECK(done.outcome.transition_ms == t0 + max_age);
+            CHECK_FALSE(x.online());
+            REQUIRE(x.find(ch_a) != nullptr);
+            CHECK(x.find(ch_a)->close_cause == Cause::expiry);
+            CHECK(x.last_offline_ms == t0 + max_age);
+            CHECK_FALSE(needs_expiry(x, now, max_age));
+            // Again: nothing left to expire.
+            CHECK(expire(x, now, max_age).outcome.status == Status::duplicate);
+        }
+    }
+    SECTION("the tombstone stays: a redelivered connect stays closed, the real tcpclean replaces the estimate") {
+        REQUIRE(expire(r, t0 + hour, max_age).outcome.went_offline());
+        const Outcome again = apply(r, connect(ch_a, t0), {});
+        CHECK(again.status == Status::duplicate);
+        CHECK_FALSE(r.online());
+        const Outcome real = apply(r, tcpclean(ch_a, t0 + 30 * minute), {});
+        CHECK(real.status == Status::applied);
+        CHECK(real.transition == Transition::none);
+        CHECK(r.find(ch_a)->close_cause == Cause::tcpclean);
+        CHECK(r.find(ch_a)->close_ms == t0 + 30 * minute);
+        CHECK(apply(r, tcpclean(ch_a, t0 + 30 * minute), {}).status == Status::duplicate);
+        // A new connection opens as usual.
+        CHECK(apply(r, connect(ch_b, t0 + 2 * hour), {}).went_online());
+    }
+    SECTION("a disconnect seen later is the channel's last sign of life") {
+        REQUIRE(apply(r, disconnect(ch_a, t0 + 8 * minute), {}).transition == Transition::none);
+        CHECK_FALSE(needs_expiry(r, t0 + 18 * minute, max_age));
+        const ExpireResult done = expire(r, t0 + 18 * minute + 1, max_age);
+        CHECK(done.outcome.went_offline());
+        CHECK(done.outcome.transition_ms == t0 + 18 * minute);
+        CHECK(r.last_offline_graceful);
+    }
+    SECTION("only the silent channel closes; the client stays online through the other") {
+        REQUIRE(apply(r, connect(ch_b, t0 + 30 * second), {}).transition == Transition::none); // within the tolerance
+        const ExpireResult done = expire(r, t0 + max_age + 10 * second, max_age);
+        CHECK(done.channels_closed == 1);
+        CHECK(done.outcome.status == Status::applied);
+        CHECK(done.outcome.transition == Transition::none);
+        CHECK(r.online());
+        CHECK(r.find(ch_a)->closed());
+        CHECK(r.find(ch_b)->open());
+        SECTION("then the other one too: the edge is at the latest close") {
+            const ExpireResult last = expire(r, t0 + hour, max_age);
+            CHECK(last.channels_closed == 1);
+            CHECK(last.outcome.went_offline());
+            CHECK(last.outcome.transition_ms == t0 + 30 * second + max_age);
+        }
+    }
+    SECTION("both silent: one edge, at the later of their expiry times") {
+        REQUIRE(apply(r, connect(ch_b, t0 + 30 * second), {}).transition == Transition::none);
+        const ExpireResult done = expire(r, t0 + hour, max_age);
+        CHECK(done.channels_closed == 2);
+        CHECK(done.outcome.went_offline());
+        CHECK(done.outcome.transition_ms == t0 + 30 * second + max_age);
+    }
+    SECTION("closed channels and offline clients are left alone") {
+        REQUIRE(apply(r, tcpclean(ch_a, t0 + minute), {}).went_offline());
+        const std::string before = snapshot(r);
+        CHECK_FALSE(needs_expiry(r, t0 + 100 * hour, max_age));
+        CHECK(expire(r, t0 + 100 * hour, max_age).outcome.status == Status::duplicate);
+        CHECK(snapshot(r) == before);
+    }
+    SECTION("max_age 0: any channel whose last sign is before now") {
+        CHECK_FALSE(needs_expiry(r, t0, 0));
+        CHECK(expire(r, t0 + 1, 0).outcome.transition_ms == t0);
+    }
+}
+
+TEST_CASE("expire: a reconcile's synthetic channel expires from the answer's time and is removed", "[rules][expiry]") {
+    ClientRecord r;
+    REQUIRE(reconcile(r, true, t0, {}).went_online());
+    const ExpireResult done = expire(r, t0 + 2 * hour, hour);
+    CHECK(done.channels_closed == 1);
+    CHECK(done.outcome.went_offline());
+    CHECK(done.outcome.cause == Cause::expiry);
+    CHECK(done.outcome.transition_ms == t0 + hour);
+    CHECK(r.channels.empty());
+    CHECK_FALSE(r.online());
+    // The watermark is not moved: a newer answer, or a connect, opens it again.
+    CHECK(r.closed_through_ms == no_time);
+    CHECK(apply(r, connect(ch_a, t0 + 3 * hour), {}).went_online());
+}
+
+TEST_CASE("expire: bad arguments change nothing", "[rules][expiry]") {
+    ClientRecord r;
+    run(r, {connect(ch_a, t0), connect(ch_b, t0 + 10 * second)});
+    const std::string before = snapshot(r);
+    struct Bad {
+        std::int64_t now, max_age;
+        std::string_view why;
+    };
+    for (const Bad& bad : {Bad{t0, -1, "max_age_ms is negative"}, Bad{-1, 0, "now_ms is negative"},
+                           Bad{max_time_ms + 1, 0, "now_ms is after the year 9999"},
+                           Bad{t0, 11LL * 366 * 24 * hour, "max_age_ms is longer than ten years"}}) {
+        const ExpireResult out = expire(r, bad.now, bad.max_age);
+        CHECK(out.outcome.status == Status::invalid);
+        CHECK(out.outcome.error == bad.why);
+        CHECK(out.channels_closed == 0);
+        CHECK_FALSE(needs_expiry(r, bad.now, bad.max_age));
+        CHECK(snapshot(r) == before);
+    }
+}
+
+TEST_CASE("rule 12: the rules tell which channel each edge is about", "[rules][rule12]") {
+    // The store hands this to its transition hook; here it is read through detail::EdgeChannel.
+    const std::string long_id = "session/" + std::string(40, 'x'); // kept on the heap
+    auto edge_channel = [](auto&& call) {
+        detail::EdgeChannel channel;
+        const Outcome out = call(&channel);
+        detail::EdgeChannel::Scratch scratch;
+        return std::make_pair(out, std::string(out.transition == Transition::none ? "-" : channel.view(scratch)));
+    };
+    ClientRecord r;
+    auto ev = [&](const Event& e) { return edge_channel([&](detail::EdgeChannel* c) { return detail::apply_valid(r, e, {}, c); }); };
+    CHECK(ev(connect(ch_a, t0)).second == ch_a);
+    CHECK(ev(connect(ch_b, t0 + 10 * second)).second == "-");
+    CHECK(ev(tcpclean(ch_a, t0 + 11 * second)).second == "-");
+    CHECK(ev(tcpclean(ch_b, t0 + minute)).second == ch_b); // the close that took it offline
+    CHECK(ev(connect(long_id, t0 + 2 * minute)).second == long_id);
+    // Takeover of a channel whose close was lost by a connect that arrives closed: the client
+    // went offline when the newest connection closed.
+    CHECK(ev(tcpclean(ch_c, t0 + 10 * minute)).second == "-");
+    auto taken = ev(connect(ch_c, t0 + 9 * minute));
+    CHECK(taken.first.went_offline());
+    CHECK(taken.first.cause == Cause::tcpclean);
+    CHECK(taken.second == ch_c);
+    // Reconcile: online through a synthetic channel (""), offline closes it.
+    auto on = edge_channel([&](detail::EdgeChannel* c) { return detail::reconcile(r, true, t0 + hour, {}, c); });
+    CHECK(on.first.went_online());
+    CHECK(on.second.empty());
+    // A real tcpclean at or after the answer takes the synthetic channel over, and with it the
+    // client offline: the edge is about that tcpclean's channel.
+    auto off = ev(tcpclean("4" + ch_a.substr(1), t0 + 2 * hour));
+    CHECK(off.first.went_offline());
+    CHECK(off.second == "4" + ch_a.substr(1));
+    // Expiry closes the heap-kept channel id's channel.
+    ClientRecord s;
+    REQUIRE(apply(s, connect(long_id, t0), {}).went_online());
+    auto expired = edge_channel([&](detail::EdgeChannel* c) { return detail::expire(s, t0 + 2 * hour, hour, c).outcome; });
+    CHECK(expired.first.cause == Cause::expiry);
+    CHECK(expired.second == long_id);
+    // reconcile(offline) closing two channels: the edge names one of them.
+    ClientRecord q;
+    run(q, {connect(ch_a, t0), connect(ch_b, t0 + 10 * second)});
+    auto both = edge_channel([&](detail::EdgeChannel* c) { return detail::reconcile(q, false, t0 + hour, {}, c); });
+    CHECK(both.first.went_offline());
+    CHECK((both.second == ch_a || both.second == ch_b));
 }

@@ -3,6 +3,7 @@
 //   apply(record, event, options)          an event from the broker
 //   reconcile(record, online, as_of, opts) an answer of the broker's synchronous query (rule 8)
 //   prune(record, now_ms, options)         maintenance: drop old tombstones, forget old clients
+//   expire(record, now_ms, max_age_ms)     maintenance: close channels silent for too long
 // Nothing else in the library decides presence. Standard library only; no clock is read.
 
 #include <algorithm>
@@ -229,28 +230,72 @@ struct Outcome {
     [[nodiscard]] bool went_offline() const noexcept { return transition == Transition::went_offline; }
 };
 
+/// One flip of a client's presence (rule 12), as ClientStatusStore's transition hook receives
+/// it. The views are valid during the call only.
+struct Edge {
+    std::string_view client_id;
+    bool online = false;             ///< the new state: true for offline→online
+    std::int64_t time_ms = no_time;  ///< event time of the flip (Outcome::transition_ms)
+    /// The channel that opened (online), or whose close took the client offline; "" for the
+    /// synthetic channel of a reconcile(online) answer.
+    std::string_view channel_id;
+    Cause cause = Cause::none;       ///< what made it flip (Outcome::cause)
+};
+
 namespace detail {
+
+// Which channel an edge is about, kept without allocating while the rules run: the event's
+// own channel id (a view into the Event, which outlives the call), or the image of a stored
+// key (Channel::key; the rules never destroy a channel whose close they report).
+class EdgeChannel {
+public:
+    using Scratch = detail::CompactString<16>::Scratch;
+
+    void set(std::string_view text) noexcept {
+        m_text = text;
+        m_stored = false;
+    }
+    void set(const Channel& ch) noexcept {
+        m_image = ch.key.image();
+        m_stored = true;
+    }
+    /// The channel id ("" for a synthetic channel), decoded into `scratch` when packed.
+    [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept {
+        return m_stored ? m_image.view(scratch) : m_text;
+    }
+
+private:
+    std::string_view m_text;
+    detail::CompactString<16>::Image m_image; // read only when m_stored
+    bool m_stored = false;
+};
 
 // Bookkeeping of one call: the state before, and the close that may have taken the client offline.
 struct Step {
     bool was_online = false;
     std::int64_t opened_ms = no_time;
     Cause open_cause = Cause::connect;
+    std::string_view opened_channel; // the event's channel id; "" for a synthetic channel
     std::int64_t offline_ms = no_time;
     Cause offline_cause = Cause::none;
     bool offline_graceful = false;
+    EdgeChannel offline_channel;
 
-    void note_close(std::int64_t at, Cause cause, bool graceful) noexcept {
+    // A close at `at` of channel `which` (a Channel, or a channel id) that may be what takes the
+    // client offline: the latest one noted is.
+    template <class Which>
+    void note_close(std::int64_t at, Cause cause, bool graceful, const Which& which) noexcept {
         if (offline_cause == Cause::none || at >= offline_ms) {
             offline_ms = at;
             offline_cause = cause;
             offline_graceful = graceful;
+            offline_channel.set(which);
         }
     }
 };
 
 inline void close_channel(Channel& ch, std::int64_t at, Cause cause, Step& step) noexcept {
-    if (ch.open()) step.note_close(at, cause, ch.disconnect_ms != no_time);
+    if (ch.open()) step.note_close(at, cause, ch.disconnect_ms != no_time, ch);
     ch.close_ms = at;
     ch.close_cause = cause;
 }
@@ -277,11 +322,13 @@ inline void take_over(ClientRecord& record, const Channel* by, std::int64_t t, c
 }
 
 // Rule 8: the synthetic channel of a reconcile(online, T) is taken over by the client's first
-// real connect or close at or after T. A close then takes the client offline with it.
-inline void end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, Cause cause, bool graceful, Step& step) noexcept {
+// real connect or close at or after T. A close then takes the client offline with it: the
+// channel it closed (`channel_id`) is the one the synthetic channel stood for.
+inline void end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, Cause cause, bool graceful,
+                          std::string_view channel_id, Step& step) noexcept {
     Channel* synthetic = find_synthetic(record);
     if (synthetic == nullptr || t < synthetic->connect_ms) return;
-    if (by_close) step.note_close(t, cause, graceful);
+    if (by_close) step.note_close(t, cause, graceful, channel_id);
     record.channels.erase(synthetic);
 }
 
@@ -394,10 +441,11 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
     if (ch->closed()) {
         // Arrived closed: if its connect takes the others over, the client went offline when
         // this, its newest connection, closed.
-        step.note_close(ch->close_ms, ch->close_cause, ch->disconnect_ms != no_time);
+        step.note_close(ch->close_ms, ch->close_cause, ch->disconnect_ms != no_time, *ch);
     } else {
         step.opened_ms = t;
-        end_synthetic(record, t, false, Cause::connect, false, step);
+        step.opened_channel = event.channel_id;
+        end_synthetic(record, t, false, Cause::connect, false, event.channel_id, step);
         ch = record.find(key); // end_synthetic may have moved it
     }
     take_over(record, ch, t, options, step);
@@ -452,12 +500,13 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
             record.channels.push_back(std::move(fresh));
         }
     }
-    if (closes) end_synthetic(record, t, true, cause, !is_tcpclean, step);
+    if (closes) end_synthetic(record, t, true, cause, !is_tcpclean, event.channel_id, step);
     return Status::applied;
 }
 
-// Turns the before/after states into the outcome's transition (rule 12).
-inline Outcome finish(ClientRecord& record, Status status, const Step& step) noexcept {
+// Turns the before/after states into the outcome's transition (rule 12); on a flip, tells
+// `channel` (if given) which channel it is about.
+inline Outcome finish(ClientRecord& record, Status status, const Step& step, EdgeChannel* channel = nullptr) noexcept {
     Outcome out;
     out.status = status;
     const bool now_online = record.online();
@@ -465,12 +514,14 @@ inline Outcome finish(ClientRecord& record, Status status, const Step& step) noe
         out.transition = Transition::went_online;
         out.transition_ms = step.opened_ms;
         out.cause = step.open_cause;
+        if (channel != nullptr) channel->set(step.opened_channel);
     } else if (step.was_online && !now_online) {
         out.transition = Transition::went_offline;
         out.transition_ms = step.offline_ms;
         out.cause = step.offline_cause;
         record.last_offline_ms = step.offline_ms;
         record.last_offline_graceful = step.offline_graceful;
+        if (channel != nullptr) *channel = step.offline_channel;
     }
     return out;
 }
@@ -488,8 +539,9 @@ inline Outcome unchanged(Status status) noexcept {
     return out;
 }
 
-// apply() for an event that already passed validate().
-inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options) {
+// apply() for an event that already passed validate(). On a flip, `channel` (if given) tells
+// which channel it is about.
+inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options, EdgeChannel* channel = nullptr) {
     Step step;
     step.was_online = record.online();
     const Channel::KeyProbe key(event.channel_id); // encoded once
@@ -500,7 +552,7 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
         (status == Status::superseded && ch == nullptr))
         return unchanged(status);
     record.last_event_ms = std::max<std::int64_t>(record.last_event_ms, event.time_ms);
-    return finish(record, status, step);
+    return finish(record, status, step, channel);
 }
 
 } // namespace detail
@@ -514,6 +566,58 @@ inline Outcome apply(ClientRecord& record, const Event& event, const Options& op
     return detail::apply_valid(record, event, options);
 }
 
+namespace detail {
+
+// reconcile() below; on a flip, `channel` (if given) tells which channel it is about.
+inline Outcome reconcile(ClientRecord& record, bool online, std::int64_t as_of_ms, const Options& options,
+                         EdgeChannel* channel) {
+    if (as_of_ms < 0) return invalid("as_of_ms is negative");
+    if (as_of_ms > max_time_ms) return invalid("as_of_ms is after the year 9999");
+    Step step;
+    step.was_online = record.online();
+    step.open_cause = Cause::reconcile;
+    if (!online) {
+        bool changed = false;
+        for (std::size_t i = record.channels.size(); i-- > 0;) {
+            Channel& ch = record.channels[i];
+            if (!ch.open() || ch.connect_ms > as_of_ms) continue;
+            close_channel(ch, as_of_ms, Cause::reconcile, step);
+            if (ch.synthetic) record.channels.erase(&ch); // it stood for nothing but the query
+            changed = true;
+        }
+        if (as_of_ms > record.closed_through_ms) {
+            record.closed_through_ms = as_of_ms;
+            changed = true;
+        }
+        if (!changed) return unchanged(Status::duplicate);
+        return finish(record, Status::applied, step, channel);
+    }
+    // A real connection that opened at or after T already explains the answer.
+    for (const Channel& ch : record.channels)
+        if (ch.open() && !ch.synthetic && ch.connect_ms >= as_of_ms) return unchanged(Status::duplicate);
+    if (as_of_ms <= record.closed_through_ms || as_of_ms < record.latest_connect_ms)
+        return unchanged(Status::stale);
+    for (const Channel& ch : record.channels)
+        if (ch.closed() && ch.close_ms >= as_of_ms) return unchanged(Status::stale);
+    // Open channels older than T may have closed before T (their closes still in flight): the
+    // synthetic channel keeps the client online until a real event at or after T says more.
+    if (Channel* existing = find_synthetic(record)) {
+        if (existing->connect_ms >= as_of_ms) return unchanged(Status::duplicate);
+        existing->connect_ms = as_of_ms; // the newer answer holds until later events
+        return finish(record, Status::applied, step, channel);
+    }
+    Channel synthetic;
+    synthetic.connect_ms = as_of_ms;
+    synthetic.synthetic = true;
+    record.channels.reserve(record.channels.size() + 1);
+    (void)make_room(record, NewChannel::synthetic, as_of_ms, options, step); // cannot refuse
+    record.channels.push_back(std::move(synthetic));
+    step.opened_ms = as_of_ms;
+    return finish(record, Status::applied, step, channel);
+}
+
+} // namespace detail
+
 /// Rule 8: applies an answer of the broker's synchronous "is it online?" query, valid as of
 /// `as_of_ms`. Offline closes every channel connected at or before `as_of_ms` and raises the
 /// watermark so that a late connect at or before it arrives closed. Online adds a synthetic
@@ -522,49 +626,7 @@ inline Outcome apply(ClientRecord& record, const Event& event, const Options& op
 /// answer cannot take the client offline. It is stale (ignored) when a newer close or connect
 /// is already known.
 inline Outcome reconcile(ClientRecord& record, bool online, std::int64_t as_of_ms, const Options& options) {
-    if (as_of_ms < 0) return detail::invalid("as_of_ms is negative");
-    if (as_of_ms > max_time_ms) return detail::invalid("as_of_ms is after the year 9999");
-    detail::Step step;
-    step.was_online = record.online();
-    step.open_cause = Cause::reconcile;
-    if (!online) {
-        bool changed = false;
-        for (std::size_t i = record.channels.size(); i-- > 0;) {
-            Channel& ch = record.channels[i];
-            if (!ch.open() || ch.connect_ms > as_of_ms) continue;
-            detail::close_channel(ch, as_of_ms, Cause::reconcile, step);
-            if (ch.synthetic) record.channels.erase(&ch); // it stood for nothing but the query
-            changed = true;
-        }
-        if (as_of_ms > record.closed_through_ms) {
-            record.closed_through_ms = as_of_ms;
-            changed = true;
-        }
-        if (!changed) return detail::unchanged(Status::duplicate);
-        return detail::finish(record, Status::applied, step);
-    }
-    // A real connection that opened at or after T already explains the answer.
-    for (const Channel& ch : record.channels)
-        if (ch.open() && !ch.synthetic && ch.connect_ms >= as_of_ms) return detail::unchanged(Status::duplicate);
-    if (as_of_ms <= record.closed_through_ms || as_of_ms < record.latest_connect_ms)
-        return detail::unchanged(Status::stale);
-    for (const Channel& ch : record.channels)
-        if (ch.closed() && ch.close_ms >= as_of_ms) return detail::unchanged(Status::stale);
-    // Open channels older than T may have closed before T (their closes still in flight): the
-    // synthetic channel keeps the client online until a real event at or after T says more.
-    if (Channel* existing = detail::find_synthetic(record)) {
-        if (existing->connect_ms >= as_of_ms) return detail::unchanged(Status::duplicate);
-        existing->connect_ms = as_of_ms; // the newer answer holds until later events
-        return detail::finish(record, Status::applied, step);
-    }
-    Channel synthetic;
-    synthetic.connect_ms = as_of_ms;
-    synthetic.synthetic = true;
-    record.channels.reserve(record.channels.size() + 1);
-    (void)detail::make_room(record, detail::NewChannel::synthetic, as_of_ms, options, step); // cannot refuse
-    record.channels.push_back(std::move(synthetic));
-    step.opened_ms = as_of_ms;
-    return detail::finish(record, Status::applied, step);
+    return detail::reconcile(record, online, as_of_ms, options, nullptr);
 }
 
 /// What prune() did to one record.
@@ -602,6 +664,80 @@ inline PruneResult prune(ClientRecord& record, std::int64_t now_ms, const Option
     }
     result.tombstones_dropped = detail::drop_tombstones_before(record, detail::minus(now_ms, options.tombstone_retention_ms), options);
     return result;
+}
+
+/// What expire() did to one record.
+struct ExpireResult {
+    std::size_t channels_closed = 0;
+    /// applied when a channel closed (duplicate when none was due, invalid for bad arguments),
+    /// with a went_offline transition (cause expiry) when the client went offline.
+    Outcome outcome;
+};
+
+namespace detail {
+
+// Empty if expire()'s arguments are usable, else which one is not and why.
+[[nodiscard]] constexpr std::string_view check_expiry(std::int64_t now_ms, std::int64_t max_age_ms) noexcept {
+    constexpr std::int64_t ten_years_ms = 10LL * 366 * 24 * 3600 * 1000;
+    if (now_ms < 0) return "now_ms is negative";
+    if (now_ms > max_time_ms) return "now_ms is after the year 9999";
+    if (max_age_ms < 0) return "max_age_ms is negative";
+    if (max_age_ms > ten_years_ms) return "max_age_ms is longer than ten years";
+    return {};
+}
+
+// Whether an open channel has been silent for longer than max_age_ms at now_ms: its last sign
+// of life (connect, or a later disconnect; for a synthetic channel the answer's time) is
+// before now_ms - max_age_ms.
+[[nodiscard]] inline bool expired(const Channel& ch, std::int64_t now_ms, std::int64_t max_age_ms) noexcept {
+    return ch.open() && ch.latest_ms() < now_ms - max_age_ms;
+}
+
+// expire() below; on a flip, `channel` (if given) tells which channel it is about.
+inline ExpireResult expire(ClientRecord& record, std::int64_t now_ms, std::int64_t max_age_ms, EdgeChannel* channel) noexcept {
+    ExpireResult result;
+    if (const auto why = check_expiry(now_ms, max_age_ms); !why.empty()) {
+        result.outcome = invalid(why);
+        return result;
+    }
+    Step step;
+    step.was_online = record.online();
+    for (std::size_t i = record.channels.size(); i-- > 0;) {
+        Channel& ch = record.channels[i];
+        if (!expired(ch, now_ms, max_age_ms)) continue;
+        // Dated when it had been silent for max_age_ms, whenever maintenance runs (rule 11).
+        close_channel(ch, ch.latest_ms() + max_age_ms, Cause::expiry, step);
+        if (ch.synthetic) record.channels.erase(&ch); // it stood for nothing but the query
+        ++result.channels_closed;
+    }
+    result.outcome = result.channels_closed == 0 ? unchanged(Status::duplicate) : finish(record, Status::applied, step, channel);
+    return result;
+}
+
+} // namespace detail
+
+/// Whether expire(record, now_ms, max_age_ms) would close a channel. O(channels).
+[[nodiscard]] inline bool needs_expiry(const ClientRecord& record, std::int64_t now_ms, std::int64_t max_age_ms) noexcept {
+    if (!detail::check_expiry(now_ms, max_age_ms).empty()) return false;
+    for (const Channel& ch : record.channels)
+        if (detail::expired(ch, now_ms, max_age_ms)) return true;
+    return false;
+}
+
+/// Maintenance (rule 11: "now" is an argument) for fleets whose clients must reconnect
+/// periodically: closes every open channel silent for longer than `max_age_ms` at `now_ms`,
+/// i.e. whose last sign of life (its connect, or its disconnect when one was seen; for the
+/// synthetic channel of a reconcile(online) answer, the answer's time) is before
+/// now_ms - max_age_ms. The channel is closed as of its last sign of life + max_age_ms, with
+/// cause expiry, and stays as a tombstone, so that a redelivered connect of it is a duplicate
+/// and its real tcpclean, if it comes, replaces the estimate; a synthetic channel is removed.
+/// When the client goes offline, the outcome reports the edge (cause expiry) at the latest of
+/// those times. The watermark is not moved: a connect of another channel, older than the
+/// horizon and delivered later, is applied as any connect is. Bad arguments (negative, or
+/// beyond the year 9999 or ten years) change nothing: status invalid. O(channels); never
+/// allocates.
+inline ExpireResult expire(ClientRecord& record, std::int64_t now_ms, std::int64_t max_age_ms) noexcept {
+    return detail::expire(record, now_ms, max_age_ms, nullptr);
 }
 
 /// A client's presence in detail, as status() reports it.

@@ -6,6 +6,11 @@
 add_executable(mqtt_presence_gen_history "${CMAKE_CURRENT_LIST_DIR}/gen_history.cpp")
 target_link_libraries(mqtt_presence_gen_history PRIVATE mqtt_presence::json mqtt_presence_dev)
 
+# Damages a file in place (truncates it, or inverts one byte): damaged snapshots for the
+# replay tests.
+add_executable(mqtt_presence_damage_file "${CMAKE_CURRENT_LIST_DIR}/damage_file.cpp")
+target_link_libraries(mqtt_presence_damage_file PRIVATE mqtt_presence_dev)
+
 # The replay tool, fed a generated stream, must find exactly the truly online clients.
 # The seed is MQTT_PRESENCE_SEED from the environment at test time, else a fixed default.
 if(TARGET mqtt_presence_replay)

@@ -118,20 +118,33 @@ public:
 
     /// The text as a view: into the object or its heap block when stored as is, else decoded
     /// into `scratch` (valid while both live). No allocation.
-    [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept {
-        switch (m_kind) {
-        case kind_hex: {
-            static constexpr char digits[] = "0123456789abcdef";
-            for (std::size_t i = 0; i < m_len; ++i) {
-                scratch[2 * i] = digits[m_bytes[i] >> 4];
-                scratch[2 * i + 1] = digits[m_bytes[i] & 15];
-            }
-            return {scratch.data(), std::size_t{m_len} * 2};
-        }
-        case kind_ipv4: return {scratch.data(), ipv4_text(scratch.data())};
-        case kind_heap: return {heap_data(), heap_size()};
-        default: return {reinterpret_cast<const char*>(m_bytes), m_len};
-        }
+    [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept { return view_of(m_bytes, m_kind, m_len, scratch); }
+
+    /// A trivially copyable image of a string, taken without allocating: a copy of its bytes,
+    /// while a long text's heap block stays owned by the string. Readable while the string it
+    /// was taken from, or a string that string was moved into, lives; so it may be kept while the
+    /// string moves inside a vector, but not once it is destroyed or assigned another text.
+    class Image {
+    public:
+        /// The text, as CompactString::view gives it (decoded into `scratch` when packed).
+        [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept { return view_of(m_bytes, m_kind, m_len, scratch); }
+
+    private:
+        friend class CompactString;
+        // Left uninitialised until image() fills them: an Image is made on hot paths and
+        // mostly never read.
+        unsigned char m_bytes[N];
+        std::uint8_t m_kind;
+        std::uint8_t m_len;
+    };
+
+    /// This string's image (see Image). No allocation.
+    [[nodiscard]] Image image() const noexcept {
+        Image out;
+        std::memcpy(out.m_bytes, m_bytes, N);
+        out.m_kind = m_kind;
+        out.m_len = m_len;
+        return out;
     }
 
     [[nodiscard]] std::string str() const {
@@ -287,7 +300,9 @@ private:
         m_kind = kind;
     }
 
-    std::size_t ipv4_text(char* buf) const noexcept {
+    std::size_t ipv4_text(char* buf) const noexcept { return ipv4_text_of(m_bytes, buf); }
+
+    static std::size_t ipv4_text_of(const unsigned char* bytes, char* buf) noexcept {
         char local[32];
         char* p = buf ? buf : local;
         char* const start = p;
@@ -301,11 +316,35 @@ private:
             while (n > 0) *p++ = digits[--n];
         };
         for (int octet = 0; octet < 4; ++octet) {
-            put(m_bytes[octet]);
+            put(bytes[octet]);
             *p++ = octet == 3 ? ':' : '.';
         }
-        put(static_cast<unsigned>(m_bytes[4]) << 8 | m_bytes[5]);
+        put(static_cast<unsigned>(bytes[4]) << 8 | bytes[5]);
         return static_cast<std::size_t>(p - start);
+    }
+
+    // The text of the encoding (bytes, kind, len), decoded into `scratch` when packed.
+    static std::string_view view_of(const unsigned char* bytes, std::uint8_t kind, std::uint8_t len, Scratch& scratch) noexcept {
+        switch (kind) {
+        case kind_hex: {
+            static constexpr char digits[] = "0123456789abcdef";
+            const std::size_t n = len < N ? len : N; // len <= N always; said so for the compiler
+            for (std::size_t i = 0; i < n; ++i) {
+                scratch[2 * i] = digits[bytes[i] >> 4];
+                scratch[2 * i + 1] = digits[bytes[i] & 15];
+            }
+            return {scratch.data(), n * 2};
+        }
+        case kind_ipv4: return {scratch.data(), ipv4_text_of(bytes, scratch.data())};
+        case kind_heap: {
+            const char* block = nullptr;
+            std::memcpy(&block, bytes, sizeof block);
+            std::uint32_t size = 0;
+            std::memcpy(&size, block, sizeof size);
+            return {block + sizeof size, size};
+        }
+        default: return {reinterpret_cast<const char*>(bytes), len};
+        }
     }
 
     [[nodiscard]] const char* heap_block() const noexcept {
