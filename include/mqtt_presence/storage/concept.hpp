@@ -18,6 +18,7 @@
 // | cs.prefetch(id, stage) (optional)                                | a hint, no effect on state: start fetching what a lookup of id needs into the cache. ingest_batch |
 // |                                                                  | calls it three times per event, ahead of applying it: stage locate ~12 events ahead (e.g. an    |
 // |                                                                  | index), record ~8 ahead (the record), detail ~4 ahead (what the record points to)               |
+// | s.reserve(n) (optional)                                          | prepares for n records; load_snapshot calls it before installing a snapshot's n records        |
 //
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
@@ -79,6 +80,12 @@ struct has_prefetch : std::false_type {};
 template <class S>
 struct has_prefetch<S, std::void_t<decltype(std::declval<const S&>().prefetch(std::string_view{}, PrefetchStage::locate))>>
     : std::true_type {};
+
+/// Whether S offers `reserve(std::size_t records)`.
+template <class S, class = void>
+struct has_reserve : std::false_type {};
+template <class S>
+struct has_reserve<S, std::void_t<decltype(std::declval<S&>().reserve(std::size_t{}))>> : std::true_type {};
 
 /// Whether S declares `static constexpr bool concurrent = true`: its members may be called from
 /// several threads at once, and the store then keeps its own counters thread-safe too.
