@@ -218,31 +218,31 @@ public:
     /// once per flip). Faster than a loop of ingest() on a large store: with a storage that
     /// offers prefetch() (InMemoryStorage does), the index slots of the events 12 ahead, the
     /// records of the events 8 ahead and their channels 4 ahead are fetched from memory while
-    /// the current one is applied. on_outcome runs outside the storage's locks and may call
-    /// the store. `It` is a forward iterator over Event.
+    /// the current one is applied.
+    /// `It` is a forward iterator over Event.
     template <class It, class OnOutcome>
     void ingest_batch(It first, It last, OnOutcome&& on_outcome) {
         refuse_in_callback("ingest_batch");
         if constexpr (storage_concept::has_prefetch<Storage>::value) {
             // Three cursors run ahead of `first`, `step` events apart: each stage is found
             // through what the stage before it fetched a few events earlier.
-            // (Plain loops rather than a helper lambda, which the compiler may leave out of line.)
             constexpr std::size_t step = 4;
             It ahead[3] = {first, first, first};
-            constexpr PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
+            const PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
+            auto advance = [&](std::size_t k) {
+                if (ahead[k] == last) return;
+                m_storage.prefetch(ahead[k]->client_id, stages[k]);
+                ++ahead[k];
+            };
             for (std::size_t i = 0; i < 3 * step; ++i) {
-                for (std::size_t k = 0; k <= i / step; ++k) {
-                    if (ahead[k] == last) continue;
-                    m_storage.prefetch(ahead[k]->client_id, stages[k]);
-                    ++ahead[k];
-                }
+                advance(0);
+                if (i >= step) advance(1);
+                if (i >= 2 * step) advance(2);
             }
             for (; first != last; ++first) {
-                for (std::size_t k = 0; k < 3; ++k) {
-                    if (ahead[k] == last) continue;
-                    m_storage.prefetch(ahead[k]->client_id, stages[k]);
-                    ++ahead[k];
-                }
+                advance(0);
+                advance(1);
+                advance(2);
                 const Event& event = *first;
                 const Outcome out = ingest(event);
                 on_outcome(event, out);
@@ -415,6 +415,8 @@ public:
     /// online_count(group), size(), counters() and options() may be called. If it throws, the
     /// exception leaves the call that caused the flip; the flip stays applied and counted.
     /// An empty function removes the hook. Not thread-safe: set it before sharing the store.
+    /// (ingest_batch's on_outcome, by contrast, runs outside the storage's locks and may call
+    /// the store.)
     void on_transition(TransitionHook hook) {
         refuse_in_callback("on_transition");
         m_hook = std::move(hook);
