@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -670,6 +671,12 @@ TEST_CASE("concurrent: the transition hook reports each flip once, one client's 
     RunResult run;
     run_concurrently(store, f, 4, Deal::round_robin, run);
     (void)check_run(store, f, run);
+    // The group counts, kept from the edges of 4 threads, equal a recount.
+    std::map<std::string, std::size_t> recount, counted;
+    for (const std::string& id : f.online_ids) ++recount[std::string(group_of(id))];
+    store.for_each_group([&](std::string_view group, std::size_t online) { counted.emplace(group, online); });
+    CHECK(counted == recount);
+    for (const auto& [group, online] : recount) CHECK(store.online_count(group) == online);
 
     // Expiry from two threads at once: every client still online goes offline exactly once.
     const std::size_t online_before = store.online_count();

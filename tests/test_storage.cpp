@@ -121,3 +121,7 @@ TEST_CASE("ConcurrentStorage: update, visit, for_each and size agree", "[storage
         CHECK(storage.size() == 199);
     }
 }
+
+static_assert(storage_concept::has_reserve<InMemoryStorage>::value);
+static_assert(storage_concept::has_reserve<ConcurrentStorage>::value);
+static_assert(!storage_concept::has_reserve<MapStorage>::value);

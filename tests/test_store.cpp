@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -599,4 +600,23 @@ TEST_CASE("group counts: many groups, long and empty names, trimming", "[store][
     exercise(plain);
     detail::GroupCounts<true> striped;
     exercise(striped);
+}
+
+TEST_CASE("a copy of ClientStatusStore<> has its own records, counts and group counts", "[store][groups]") {
+    static_assert(std::is_copy_constructible_v<ClientStatusStore<>> && std::is_copy_assignable_v<ClientStatusStore<>>);
+    ClientStatusStore<> a;
+    (void)a.ingest(connect(ch1, t0, "GID_a@@@dev1"));
+    (void)a.ingest(connect(ch1, t0, "GID_b@@@dev1"));
+    ClientStatusStore<> b = a;
+    CHECK(b.ingest(tcpclean(ch1, t0 + minute, "GID_a@@@dev1")).went_offline());
+    CHECK(b.online_count("GID_a") == 0);
+    CHECK(b.online_count("GID_b") == 1);
+    CHECK(a.online_count("GID_a") == 1);
+    CHECK(a.is_online("GID_a@@@dev1"));
+    a = b;
+    CHECK(a.online_count("GID_a") == 0);
+    CHECK(a.online_count() == 1);
+    CHECK(a.ingest(connect(ch2, t0 + hour, "GID_a@@@dev1")).went_online());
+    CHECK(a.online_count("GID_a") == 1);
+    CHECK(b.online_count("GID_a") == 0);
 }

@@ -146,12 +146,6 @@ private:
     const CallbackScope* m_outer;
 };
 
-// Whether S offers reserve(std::size_t) (both shipped storages do).
-template <class S, class = void>
-struct has_reserve : std::false_type {};
-template <class S>
-struct has_reserve<S, std::void_t<decltype(std::declval<S&>().reserve(std::size_t{}))>> : std::true_type {};
-
 } // namespace detail
 
 /// What prune() did.
@@ -474,6 +468,8 @@ public:
     /// online_count(group), size(), counters() and options() may be called. If it throws, the
     /// exception leaves the call that caused the flip; the flip stays applied and counted.
     /// An empty function removes the hook. Not thread-safe: set it before sharing the store.
+    /// (ingest_batch's on_outcome, by contrast, runs outside the storage's locks and may call
+    /// the store.)
     void on_transition(TransitionHook hook) {
         refuse_in_callback("on_transition");
         m_hook = std::move(hook);
@@ -594,7 +590,7 @@ private:
     // Installs verified records into the (empty) storage. If an install fails (std::bad_alloc),
     // the records installed so far are removed again.
     void install(std::vector<detail::snapshot::Loaded>& clients) {
-        if constexpr (detail::has_reserve<Storage>::value) m_storage.reserve(clients.size());
+        if constexpr (storage_concept::has_reserve<Storage>::value) m_storage.reserve(clients.size());
         // Every group with a client online gets its entry first: installing then allocates
         // nothing but records.
         for (const detail::snapshot::Loaded& c : clients)

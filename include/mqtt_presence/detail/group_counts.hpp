@@ -37,8 +37,15 @@ inline std::size_t thread_stripe() noexcept {
 class GroupTable {
 public:
     GroupTable() = default;
-    GroupTable(const GroupTable&) = delete;
-    GroupTable& operator=(const GroupTable&) = delete;
+    GroupTable(const GroupTable& other) : m_slots(other.m_slots.size()) {
+        m_entries.reserve(other.m_entries.size());
+        for (const auto& e : other.m_entries) m_entries.push_back(std::make_unique<Entry>(*e));
+        for (const auto& e : m_entries) place(e.get());
+    }
+    GroupTable& operator=(const GroupTable& other) {
+        if (this != &other) *this = GroupTable(other);
+        return *this;
+    }
     GroupTable(GroupTable&& other) noexcept
         : m_entries(std::move(other.m_entries)), m_slots(std::move(other.m_slots)), m_last(std::exchange(other.m_last, nullptr)) {}
     GroupTable& operator=(GroupTable&& other) noexcept {

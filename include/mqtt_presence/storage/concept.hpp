@@ -21,6 +21,7 @@
 // |                                                                  | hash h needs into the cache; called three times per event: stage locate ~12 events ahead (e.g. |
 // |                                                                  | an index), record ~8 ahead (the record), detail ~4 ahead (what the record points to).          |
 // |                                                                  | update(id, h, fn) / visit(id, h, fn): update(id, fn) / visit(id, fn), given h == hash(id)      |
+// | s.reserve(n) (optional)                                          | prepares for n records; load_snapshot calls it before installing a snapshot's n records        |
 //
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
@@ -90,6 +91,12 @@ struct has_prefetch<
                        decltype(std::declval<S&>().update(std::string_view{}, std::uint64_t{}, UpdateProbe{})),
                        decltype(std::declval<const S&>().visit(std::string_view{}, std::uint64_t{}, VisitProbe{}))>>>
     : std::true_type {};
+
+/// Whether S offers `reserve(std::size_t records)`.
+template <class S, class = void>
+struct has_reserve : std::false_type {};
+template <class S>
+struct has_reserve<S, std::void_t<decltype(std::declval<S&>().reserve(std::size_t{}))>> : std::true_type {};
 
 /// Whether S declares `static constexpr bool concurrent = true`: its members may be called from
 /// several threads at once, and the store then keeps its own counters thread-safe too.
