@@ -26,7 +26,7 @@ std::vector<std::string> ids(const std::vector<Debouncer::Due>& due) {
 
 } // namespace
 
-TEST_CASE("Debouncer: a flap shorter than N never fires; N of offline fires once", "[debounce]") {
+TEST_CASE("Debouncer: a flap shorter than N never fires, N of offline fires once", "[debounce]") {
     Debouncer d(n);
     SECTION("offline for N - 1 ms, then back online") {
         d.observe("GID_a@@@dev1", false, t0);

@@ -466,7 +466,7 @@ TEST_CASE("rule 10: per-client caps bound memory under hostile input", "[rules][
     }
 }
 
-TEST_CASE("rule 11: deterministic; maintenance takes now as an argument", "[rules][rule11]") {
+TEST_CASE("rule 11: deterministic, maintenance takes now as an argument", "[rules][rule11]") {
     const std::vector<Event> events = {connect(ch_a, t0),          connect(ch_b, t0 + 10 * second), tcpclean(ch_a, t0 + 11 * second),
                                        disconnect(ch_b, t0 + hour), tcpclean(ch_c, t0 + 2 * hour),   connect(ch_c, t0 + hour + 1)};
     ClientRecord x, y;
