@@ -405,18 +405,13 @@ public:
     PruneReport prune(std::int64_t now_ms) {
         refuse_in_callback("prune");
         PruneReport report;
-        std::vector<std::string> due;
-        m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) {
-            ++report.clients_examined;
-            if (needs_prune(record, now_ms, m_options)) due.emplace_back(client_id);
-        });
-        for (const std::string& client_id : due) {
-            m_storage.update(client_id, [&](ClientRecord& record) {
+        report.clients_examined = maintain(
+            [&](const ClientRecord& record) { return needs_prune(record, now_ms, m_options); },
+            [&](std::string_view, ClientRecord& record) {
                 const PruneResult result = mqtt_presence::prune(record, now_ms, m_options);
                 report.tombstones_dropped += result.tombstones_dropped;
                 report.clients_forgotten += result.forgotten ? 1 : 0;
             });
-        }
         m_groups.trim();
         return report;
     }
@@ -435,13 +430,9 @@ public:
         if (const auto why = detail::check_expiry(now_ms, max_age_ms); !why.empty())
             throw std::invalid_argument("mqtt_presence: expire_silent: " + std::string(why));
         ExpiryReport report;
-        std::vector<std::string> due;
-        m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) {
-            ++report.clients_examined;
-            if (needs_expiry(record, now_ms, max_age_ms)) due.emplace_back(client_id);
-        });
-        for (const std::string& client_id : due) {
-            m_storage.update(client_id, [&](ClientRecord& record) {
+        report.clients_examined = maintain(
+            [&](const ClientRecord& record) { return needs_expiry(record, now_ms, max_age_ms); },
+            [&](std::string_view client_id, ClientRecord& record) {
                 detail::EdgeChannel channel;
                 const ExpireResult result = detail::expire(record, now_ms, max_age_ms, &channel);
                 report.channels_closed += result.channels_closed;
@@ -450,7 +441,6 @@ public:
                 count_transition(result.outcome);
                 on_flip(client_id, result.outcome, channel);
             });
-        }
         return report;
     }
 
@@ -539,6 +529,22 @@ public:
     [[nodiscard]] Storage& storage() noexcept { return m_storage; }
 
 private:
+    // A maintenance pass: collects the clients whose record is_due(record) says (for_each
+    // cannot change records), then runs fix(client_id, record) on each through update(), where
+    // the rules check again (a record may have changed in between). Returns the clients seen.
+    template <class IsDue, class Fix>
+    std::size_t maintain(IsDue&& is_due, Fix&& fix) {
+        std::size_t examined = 0;
+        std::vector<std::string> due;
+        m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) {
+            ++examined;
+            if (is_due(record)) due.emplace_back(client_id);
+        });
+        for (const std::string& client_id : due)
+            m_storage.update(client_id, [&](ClientRecord& record) { fix(client_id, record); });
+        return examined;
+    }
+
     // ingest(): validates, then update(apply) runs `apply` (ClientRecord&) through the storage.
     template <class Update>
     Outcome ingest_one(const Event& event, Update&& update) {
