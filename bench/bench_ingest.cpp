@@ -308,23 +308,11 @@ bool same_counters(const mqtt_presence::Counters& a, const mqtt_presence::Counte
            a.went_online == b.went_online && a.went_offline == b.went_offline;
 }
 
-struct Timer {
-    Clock::time_point wall = Clock::now();
-    double cpu = bench::thread_cpu_seconds();
-
-    void stop(Measurement& m, std::size_t events) const {
-        const double cpu_seconds = bench::thread_cpu_seconds() - cpu;
-        const double wall_seconds = bench::seconds_since(wall);
-        m.ns_per_event = wall_seconds * 1e9 / static_cast<double>(events);
-        m.cpu_ns_per_event = cpu_seconds * 1e9 / static_cast<double>(events);
-    }
-};
-
 Measurement measure_store(const std::vector<Event>& events, Kind kind, bool reserved, std::size_t clients) {
     const auto store = std::make_unique<Store>();
     if (reserved) reserve_storage(store->storage(), clients);
     Measurement m;
-    const Timer timer;
+    const bench::Timer timer;
     if (kind == Kind::ingest_batch) {
         store->ingest_batch(events.begin(), events.end());
     } else {
@@ -342,7 +330,7 @@ Measurement measure_floor(const std::vector<Event>& events, bool reserved, std::
     const auto floor = std::make_unique<Floor>();
     if (reserved) floor->reserve(clients);
     Measurement m;
-    const Timer timer;
+    const bench::Timer timer;
     for (const Event& event : events) floor->update(event);
     timer.stop(m, events.size());
     m.clients = floor->size();

@@ -170,18 +170,6 @@ struct Measurement {
     bool ok = false; // the result matched the reference
 };
 
-struct Timer {
-    Clock::time_point wall = Clock::now();
-    double cpu = bench::thread_cpu_seconds();
-
-    void stop(Measurement& m, std::size_t events) const {
-        const double cpu_seconds = bench::thread_cpu_seconds() - cpu;
-        const double wall_seconds = bench::seconds_since(wall);
-        m.ns_per_event = wall_seconds * 1e9 / static_cast<double>(events);
-        m.cpu_ns_per_event = cpu_seconds * 1e9 / static_cast<double>(events);
-    }
-};
-
 template <class Parser>
 Measurement parse_only(const bench::JsonLines& lines, const Reference& reference) {
     Parser parser;
@@ -191,7 +179,7 @@ Measurement parse_only(const bench::JsonLines& lines, const Reference& reference
     std::size_t failures = 0;
     const std::size_t n = lines.size();
     Measurement m;
-    const Timer timer;
+    const bench::Timer timer;
     for (std::size_t i = 0; i < n; ++i) {
         if (parser.parse(lines.line(i), event, error)) sum = fold(sum, event);
         else ++failures;
@@ -210,7 +198,7 @@ Measurement parse_and_ingest(const bench::JsonLines& lines, const Reference& ref
     const auto store = std::make_unique<Store>();
     const std::size_t n = lines.size();
     Measurement m;
-    const Timer timer;
+    const bench::Timer timer;
     for (std::size_t i = 0; i < n; ++i) {
         if (parser.parse(lines.line(i), event, error)) (void)store->ingest(event);
         else ++failures;
@@ -232,7 +220,7 @@ Measurement parse_and_ingest_batched(const bench::JsonLines& lines, const Refere
     const auto store = std::make_unique<Store>();
     const std::size_t n = lines.size();
     Measurement m;
-    const Timer timer;
+    const bench::Timer timer;
     std::size_t count = 0;
     for (std::size_t i = 0; i < n; ++i) {
         if (parser.parse(lines.line(i), events[count], error)) ++count;

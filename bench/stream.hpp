@@ -298,6 +298,21 @@ using Clock = std::chrono::steady_clock;
     return 0;
 }
 
+/// Wall-clock and thread CPU time from construction; stop() writes both per event into a
+/// measurement's ns_per_event and cpu_ns_per_event.
+struct Timer {
+    Clock::time_point wall = Clock::now();
+    double cpu = thread_cpu_seconds();
+
+    template <class Measurement>
+    void stop(Measurement& m, std::size_t events) const {
+        const double cpu_seconds = thread_cpu_seconds() - cpu;
+        const double wall_seconds = seconds_since(wall);
+        m.ns_per_event = wall_seconds * 1e9 / static_cast<double>(events);
+        m.cpu_ns_per_event = cpu_seconds * 1e9 / static_cast<double>(events);
+    }
+};
+
 /// Resident memory of this process in bytes (/proc/self/statm); 0 off Linux.
 [[nodiscard]] inline std::size_t rss_bytes() {
     std::ifstream in("/proc/self/statm");

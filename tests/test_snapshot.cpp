@@ -55,13 +55,6 @@ std::map<std::string, std::string> state_of(const Store& store) {
     return state;
 }
 
-template <class Store>
-std::map<std::string, std::size_t> groups_of(const Store& store) {
-    std::map<std::string, std::size_t> groups;
-    store.for_each_group([&](std::string_view g, std::size_t n) { groups.emplace(g, n); });
-    return groups;
-}
-
 // A small store holding every kind of record content: open, closed, half-known and synthetic
 // channels, a watermark, a graceful offline, long ids, IPv4, IPv6 and no addresses.
 template <class Store>
@@ -99,7 +92,7 @@ std::string load_error(const std::string& bytes, const Options& options = {}) {
     } catch (const SnapshotError& e) {
         CHECK(store.size() == 0);
         CHECK(store.online_count() == 0);
-        CHECK(groups_of(store).empty());
+        CHECK(group_counts(store).empty());
         return e.what();
     }
     return "";
@@ -192,7 +185,7 @@ TEMPLATE_LIST_TEST_CASE("snapshot: a round trip keeps every record exactly, into
     CHECK(state_of(loaded) == state_of(original));
     CHECK(loaded.size() == original.size());
     CHECK(loaded.online_count() == original.online_count());
-    CHECK(groups_of(loaded) == groups_of(original));
+    CHECK(group_counts(loaded) == group_counts(original));
     CHECK(loaded.counters().events == 0); // counters count this store's own calls
 
     // It decides exactly as the original: every event again (all duplicates now, or whatever
@@ -617,7 +610,7 @@ TEMPLATE_LIST_TEST_CASE("snapshot: cut a run anywhere, save, load into a fresh s
         REQUIRE(by_client(edges) == by_client(whole_edges));
         REQUIRE(same(outcomes, whole_outcomes));
         REQUIRE(second.online_count() == whole.online_count());
-        REQUIRE(groups_of(second) == groups_of(whole));
+        REQUIRE(group_counts(second) == group_counts(whole));
         ++runs;
     }
     CHECK(runs == 300);

@@ -233,13 +233,6 @@ TEMPLATE_LIST_TEST_CASE("ingest_batch gives exactly the outcomes and state of in
 namespace {
 
 template <class Store>
-std::map<std::string, std::size_t> group_map(const Store& store) {
-    std::map<std::string, std::size_t> groups;
-    store.for_each_group([&](std::string_view group, std::size_t online) { groups.emplace(group, online); });
-    return groups;
-}
-
-template <class Store>
 std::set<std::string> online_in(const Store& store, std::string_view group) {
     std::set<std::string> ids;
     store.for_each_online(group, [&](std::string_view id) { ids.emplace(id); });
@@ -266,7 +259,7 @@ TEMPLATE_LIST_TEST_CASE("online_count(group) follows every edge of the group's c
     options.forget_offline_after_ms = 48 * hour;
     ClientStatusStore<TestType> store(options);
     CHECK(store.online_count("GID_a") == 0);
-    CHECK(group_map(store).empty());
+    CHECK(group_counts(store).empty());
 
     (void)store.ingest(connect(ch1, t0, "GID_a@@@dev1"));
     (void)store.ingest(connect(ch1, t0, "GID_a@@@dev2"));
@@ -280,7 +273,7 @@ TEMPLATE_LIST_TEST_CASE("online_count(group) follows every edge of the group's c
     CHECK(store.online_count("GID_c") == 0);
     CHECK(store.online_count("GID_d") == 0);
     CHECK(store.online_count("GID_zzz") == 0);
-    CHECK(group_map(store) == std::map<std::string, std::size_t>{{"", 2}, {"GID_a", 2}, {"GID_b", 1}});
+    CHECK(group_counts(store) == std::map<std::string, std::size_t>{{"", 2}, {"GID_a", 2}, {"GID_b", 1}});
     CHECK(online_in(store, "GID_a") == std::set<std::string>{"GID_a@@@dev1", "GID_a@@@dev2"});
     CHECK(online_in(store, "") == std::set<std::string>{"GID_c@@@", "plain-client"});
     CHECK(online_in(store, "GID_d").empty());
@@ -299,7 +292,7 @@ TEMPLATE_LIST_TEST_CASE("online_count(group) follows every edge of the group's c
     CHECK(store.online_count("GID_a") == 0);
     CHECK(store.online_count("GID_b") == 0);
     CHECK(store.online_count("") == 0);
-    CHECK(group_map(store).empty());
+    CHECK(group_counts(store).empty());
 
     // Forgetting offline clients changes no count; groups with nobody online are dropped.
     (void)store.ingest(connect(ch2, t0 + 3 * hour, "GID_b@@@dev9"));
@@ -308,7 +301,7 @@ TEMPLATE_LIST_TEST_CASE("online_count(group) follows every edge of the group's c
     CHECK(store.size() == 1);
     CHECK(store.online_count("GID_b") == 1);
     CHECK(store.online_count("GID_a") == 0);
-    CHECK(group_map(store) == std::map<std::string, std::size_t>{{"GID_b", 1}});
+    CHECK(group_counts(store) == std::map<std::string, std::size_t>{{"GID_b", 1}});
     // The counts still move once the group is trimmed and comes back.
     CHECK(store.ingest(connect(ch1, t0 + 61 * hour, "GID_a@@@dev1")).went_online());
     CHECK(store.online_count("GID_a") == 1);
@@ -326,7 +319,7 @@ TEMPLATE_LIST_TEST_CASE("group counts add up to online_count over a generated hi
     std::map<std::string, std::size_t> recount;
     store.for_each_online([&](std::string_view id) { ++recount[std::string(group_of(id))]; });
     REQUIRE(recount.size() >= 3); // the generator's four groups
-    CHECK(group_map(store) == recount);
+    CHECK(group_counts(store) == recount);
     std::size_t sum = 0;
     for (const auto& [group, online] : recount) {
         CHECK(store.online_count(group) == online);

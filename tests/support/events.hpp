@@ -1,8 +1,11 @@
 #pragma once
-// Small helpers to write event timelines in tests.
+// Small helpers to write event timelines in tests, and to read a store's group counts.
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 
 #include <mqtt_presence/mqtt_presence.hpp>
 
@@ -22,6 +25,14 @@ inline mqtt_presence::Event tcpclean(const std::string& channel, std::int64_t ti
 }
 inline mqtt_presence::Event disconnect(const std::string& channel, std::int64_t time, const std::string& client = "GID_a@@@dev1") {
     return mqtt_presence::Event{client, channel, mqtt_presence::EventType::disconnect, time, ""};
+}
+
+/// Every group with a client online and its count, from for_each_group.
+template <class Store>
+std::map<std::string, std::size_t> group_counts(const Store& store) {
+    std::map<std::string, std::size_t> groups;
+    store.for_each_group([&](std::string_view group, std::size_t online) { groups.emplace(group, online); });
+    return groups;
 }
 
 } // namespace test_support
