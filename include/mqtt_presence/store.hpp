@@ -196,6 +196,7 @@ public:
     /// the client flipped, at what event time. An invalid event changes nothing and creates no
     /// record. Average O(1) plus O(channels of the client).
     Outcome ingest(const Event& event) {
+        refuse_in_callback("ingest");
         return ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, apply); });
     }
 
@@ -547,8 +548,9 @@ private:
 
     // ingest(): validates, then update(apply) runs `apply` (ClientRecord&) through the storage.
     template <class Update>
+    // (The callers have refused calls from inside the hook: ingest() per event, ingest_batch()
+    // once per batch.)
     Outcome ingest_one(const Event& event, Update&& update) {
-        refuse_in_callback("ingest");
         m_tallies.add(detail::tally_events);
         Outcome out;
         if (const auto why = validate(event); !why.empty()) {
