@@ -72,6 +72,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/record_check.hpp"
 #include "event.hpp"
 #include "rules.hpp"
 
@@ -372,19 +373,12 @@ inline Loaded decode_record(std::string_view body, std::uint64_t number, const O
     if (!times_ok) fail(who() + ": a time is out of range");
     if ((flags & ~1U) != 0) fail(who() + ": unknown record flags");
     r.last_offline_graceful = (flags & 1U) != 0;
-    // Rule 10's caps of the loading store: a record holds up to max_open_channels open channels,
-    // max_tombstones others and one synthetic channel; when open channels close, the
-    // tombstones may outnumber max_tombstones until the next new channel makes room.
-    const std::size_t cap = std::size_t{options.max_open_channels} + options.max_tombstones + 1;
+    // Refused before anything is allocated for them: more channels than the caps allow.
+    const std::size_t cap = max_record_channels(options);
     if (count > cap)
         fail(who() + ": " + std::to_string(count) + " channels, more than this store's caps allow (" + std::to_string(cap) + ")");
     r.channels.reserve(count);
-    std::size_t open = 0;
-    std::size_t synthetic = 0;
-    std::vector<std::string_view> keys;
-    keys.reserve(count);
     for (std::uint32_t i = 0; i < count; ++i) {
-        auto channel_where = [&] { return who() + ", channel " + std::to_string(i + 1); };
         const std::string_view key = c.bytes(c.u16());
         const std::string_view address = c.bytes(c.u8());
         std::int64_t connect = no_time, close = no_time, disconnect = no_time;
@@ -394,41 +388,25 @@ inline Loaded decode_record(std::string_view body, std::uint64_t number, const O
         const unsigned cause = c.u8();
         const unsigned channel_flags = c.u8();
         if (c.overrun()) malformed("a channel runs past its end");
+        auto channel_where = [&] { return who() + ", channel " + std::to_string(i + 1); };
         if (!channel_times_ok) fail(channel_where() + ": a time is out of range");
         if ((channel_flags & ~1U) != 0) fail(channel_where() + ": unknown channel flags");
         Channel ch;
         ch.synthetic = (channel_flags & 1U) != 0;
-        if (cause > static_cast<unsigned>(Cause::expiry) || cause == static_cast<unsigned>(Cause::connect))
-            fail(channel_where() + ": unknown close cause " + std::to_string(cause));
         ch.close_cause = static_cast<Cause>(cause);
-        if ((ch.close_cause != Cause::none) != (close != no_time))
-            fail(channel_where() + ": its close time and close cause disagree");
-        if (ch.synthetic) {
-            if (!key.empty()) fail(channel_where() + ": a synthetic channel with a channel id");
-            if (connect == no_time || ch.close_cause != Cause::none) fail(channel_where() + ": a synthetic channel that is not open");
-            ++synthetic;
-        } else {
-            if (const auto why = check_id(key, false); !why.empty()) fail(channel_where() + ": " + std::string(why));
-            keys.push_back(key);
-        }
         ch.key.assign(key);
         ch.address.assign(address);
         ch.connect_ms = connect;
         ch.close_ms = close;
         ch.disconnect_ms = disconnect;
-        if (ch.open() && !ch.synthetic) ++open;
         r.channels.push_back(std::move(ch));
     }
     if (!c.at_end()) malformed("bytes after its last channel");
-    if (synthetic > 1) fail(who() + ": more than one synthetic channel");
-    if (open > options.max_open_channels)
-        fail(who() + ": " + std::to_string(open) + " open channels, more than max_open_channels (" +
-             std::to_string(options.max_open_channels) + ")");
-    if (keys.size() > 1) {
-        std::sort(keys.begin(), keys.end());
-        if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) fail(who() + ": a channel id appears twice");
+    // What the rules could not have produced (shared with every other reader of records).
+    if (const RecordProblem problem = check_record(r, options)) {
+        if (problem.channel == 0) fail(who() + ": " + problem.what);
+        fail(who() + ", channel " + std::to_string(problem.channel) + ": " + problem.what);
     }
-    if (r.empty()) fail(who() + ": an empty record (stores keep none)");
     return out;
 }
 

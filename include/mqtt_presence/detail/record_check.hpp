@@ -1,0 +1,78 @@
+#pragma once
+// The checks a ClientRecord read back from outside the process (a snapshot, a shared storage)
+// must pass before a store uses it: what the rules could have produced under the reading
+// store's Options. One place, so that every decoder refuses the same records with the same
+// words. Standard library only.
+
+#include <algorithm>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../event.hpp"
+#include "../rules.hpp"
+
+namespace mqtt_presence::detail {
+
+/// What is wrong with a decoded record: `channel` is the 1-based index of the channel at fault
+/// (0: the record as a whole), `what` says why. Empty `what`: nothing is wrong.
+struct RecordProblem {
+    std::size_t channel = 0;
+    std::string what;
+
+    [[nodiscard]] explicit operator bool() const noexcept { return !what.empty(); }
+};
+
+/// The most channels a record may hold under `options`: max_open_channels open ones,
+/// max_tombstones others (which may outnumber max_tombstones for a while, when open channels
+/// close, until the next new channel makes room) and one synthetic channel.
+[[nodiscard]] constexpr std::size_t max_record_channels(const Options& options) noexcept {
+    return std::size_t{options.max_open_channels} + options.max_tombstones + 1;
+}
+
+/// Checks a record's content against `options`: every channel's close time and cause agree and
+/// the cause is a close cause, at most one synthetic channel (open, without an id), real channel
+/// ids pass the event checks and appear once, no more open channels than max_open_channels, no
+/// more channels than max_record_channels, and the record is not empty (stores keep none).
+/// (The times are in range by construction: PackedTime holds nothing else.)
+[[nodiscard]] inline RecordProblem check_record(const ClientRecord& record, const Options& options) {
+    const std::size_t count = record.channels.size();
+    if (count > max_record_channels(options))
+        return {0, std::to_string(count) + " channels, more than this store's caps allow (" +
+                       std::to_string(max_record_channels(options)) + ")"};
+    std::size_t open = 0;
+    std::size_t synthetic = 0;
+    std::vector<std::string> keys;
+    keys.reserve(count);
+    CompactString<16>::Scratch scratch;
+    for (std::size_t i = 0; i < count; ++i) {
+        const Channel& ch = record.channels[i];
+        const std::size_t number = i + 1;
+        if (ch.close_cause == Cause::connect || ch.close_cause > Cause::expiry)
+            return {number, "unknown close cause " + std::to_string(static_cast<unsigned>(ch.close_cause))};
+        if (ch.closed() != (ch.close_ms != no_time)) return {number, "its close time and close cause disagree"};
+        const std::string_view key = ch.key.view(scratch);
+        if (ch.synthetic) {
+            if (!key.empty()) return {number, "a synthetic channel with a channel id"};
+            if (!ch.open()) return {number, "a synthetic channel that is not open"};
+            ++synthetic;
+            continue;
+        }
+        if (const auto why = check_id(key, false); !why.empty()) return {number, std::string(why)};
+        keys.emplace_back(key);
+        if (ch.open()) ++open;
+    }
+    if (synthetic > 1) return {0, "more than one synthetic channel"};
+    if (open > options.max_open_channels)
+        return {0, std::to_string(open) + " open channels, more than max_open_channels (" +
+                       std::to_string(options.max_open_channels) + ")"};
+    if (keys.size() > 1) {
+        std::sort(keys.begin(), keys.end());
+        if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) return {0, "a channel id appears twice"};
+    }
+    if (record.empty()) return {0, "an empty record (stores keep none)"};
+    return {};
+}
+
+} // namespace mqtt_presence::detail
