@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -30,7 +31,7 @@ namespace mqtt_presence {
 
 /// How many events (and reconcile calls) ended how. Plain numbers: read them between calls.
 struct Counters {
-    std::uint64_t events = 0;           ///< ingest() calls
+    std::uint64_t events = 0;           ///< events ingested (with a shared storage: not those whose call threw)
     std::uint64_t applied = 0;          ///< Status::applied
     std::uint64_t superseded = 0;       ///< Status::superseded
     std::uint64_t behind_watermark = 0; ///< Status::behind_watermark
@@ -178,10 +179,19 @@ using TransitionHook = std::function<void(const Edge&)>;
 /// with ConcurrentStorage), so that one client's edges arrive in order. From inside it, every
 /// member that reads or changes records throws std::logic_error; the counts (online_count,
 /// size, counters) may be read, and already include the flip.
+///
+/// With a shared storage (`shared_state`, e.g. RedisStorage) the state belongs to every store
+/// on it: online_count(), online_count(group), for_each_group() and size() read the storage's
+/// counts, kept atomically with the records; counters() count this store's calls. Its update
+/// may run the rules more than once (an optimistic retry), so the store settles each outcome
+/// (counters, hook) after the storage has stored it; the storage keeps each flip with the
+/// record (RedisStorage: in its edge stream), so a flip is recorded exactly once even when this
+/// process dies right after storing it, before its hook ran.
 template <class Storage = InMemoryStorage>
 class ClientStatusStore {
     static_assert(storage_concept::check<Storage>());
     static constexpr bool concurrent = storage_concept::is_concurrent<Storage>::value;
+    static constexpr bool shared = storage_concept::is_shared<Storage>::value;
 
 public:
     using storage_type = Storage;
@@ -197,7 +207,8 @@ public:
     /// record. Average O(1) plus O(channels of the client).
     Outcome ingest(const Event& event) {
         refuse_in_callback("ingest");
-        return ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, apply); });
+        if constexpr (shared) return ingest_one(event, [](auto&&) {});
+        else return ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, apply); });
     }
 
     /// Applies the events [first, last) in order, exactly as ingest() on each one would, and
@@ -207,11 +218,18 @@ public:
     /// client id is hashed once, and the index slots of the events 12 ahead, the records of the
     /// events 8 ahead and their channels 4 ahead are fetched from memory while the current one
     /// is applied. on_outcome runs outside the storage's locks and may call the store.
+    /// With a shared storage that offers update_batch (RedisStorage), the batch's events are
+    /// grouped by client and stored in a few round trips; on_outcome then runs for each event in
+    /// order. If the storage fails part way, on_outcome has run for exactly the events that were
+    /// stored (and the invalid ones) when the error propagates: redeliver the batch (the stored
+    /// events come back as duplicates).
     /// `It` is a forward iterator over Event.
     template <class It, class OnOutcome>
     void ingest_batch(It first, It last, OnOutcome&& on_outcome) {
         refuse_in_callback("ingest_batch");
-        if constexpr (storage_concept::has_prefetch<Storage>::value) {
+        if constexpr (shared && storage_concept::has_update_batch<Storage>::value) {
+            ingest_batch_shared(first, last, on_outcome);
+        } else if constexpr (storage_concept::has_prefetch<Storage>::value) {
             // Three cursors run ahead of `first`, `step` events apart: each stage is found
             // through what the stage before it fetched a few events earlier. The first computes
             // the hash of its event's client id into a ring that the others and the update read.
@@ -266,14 +284,17 @@ public:
         m_tallies.add(detail::tally_reconciles);
         Outcome out;
         if (const auto why = detail::check_id(client_id, true); !why.empty()) return detail::invalid(why);
-        m_storage.update(client_id, [&](ClientRecord& record) {
-            detail::EdgeChannel channel;
-            out = detail::reconcile(record, online, as_of_ms, m_options, &channel);
-            if (out.transition != Transition::none) {
+        change(
+            client_id,
+            [&](ClientRecord& record, detail::EdgeChannel& channel) {
+                return detail::reconcile(record, online, as_of_ms, m_options, &channel);
+            },
+            [&](const Outcome& result, const detail::EdgeChannel& channel) {
+                out = result;
+                if (out.transition == Transition::none) return;
                 count_transition(out);
                 on_flip(client_id, out, channel);
-            }
-        });
+            });
         return out;
     }
 
@@ -301,7 +322,16 @@ public:
                           std::is_pointer_v<std::decay_t<Id>>,
                       "is_online_batch: the iterator must refer to ids that outlive the call, not make temporaries");
         const auto answer = [](const ClientRecord* record) { return record != nullptr && record->online(); };
-        if constexpr (storage_concept::has_prefetch<Storage>::value) {
+        if constexpr (storage_concept::has_visit_batch<Storage>::value) {
+            std::vector<std::string_view> ids;
+            for (; first != last; ++first) ids.emplace_back(*first);
+            std::vector<char> online(ids.size(), 0);
+            m_storage.visit_batch(ids, [&](std::size_t i, const ClientRecord* record) { online[i] = answer(record) ? 1 : 0; });
+            for (const char o : online) {
+                *out = o != 0;
+                ++out;
+            }
+        } else if constexpr (storage_concept::has_prefetch<Storage>::value) {
             // As in ingest_batch: slots 12 ids ahead, records 8 ahead, channels 4 ahead.
             constexpr std::size_t step = 4;
             constexpr std::size_t ring = 16; // > 3 * step
@@ -353,7 +383,8 @@ public:
 
     /// Number of online clients. O(1): kept up to date from the transitions. With a concurrent
     /// storage it is exact when no ingest is in flight.
-    [[nodiscard]] std::size_t online_count() const noexcept {
+    [[nodiscard]] std::size_t online_count() const noexcept(!shared) {
+        if constexpr (shared) return static_cast<std::size_t>(m_storage.online_count());
         const std::int64_t online = m_tallies.online(); // two racing threads may pass through -1
         return online > 0 ? static_cast<std::size_t>(online) : 0;
     }
@@ -364,6 +395,7 @@ public:
     /// concurrent storage, one per stripe of 16, each under its own lock; exact when no call
     /// is in flight). May be called from the transition hook.
     [[nodiscard]] std::size_t online_count(std::string_view group) const {
+        if constexpr (shared) return static_cast<std::size_t>(m_storage.online_count(group));
         const std::int64_t online = m_groups.get(group);
         return online > 0 ? static_cast<std::size_t>(online) : 0;
     }
@@ -396,6 +428,10 @@ public:
     template <class Fn>
     void for_each_group(Fn&& fn) const {
         refuse_in_callback("for_each_group");
+        if constexpr (shared) {
+            m_storage.for_each_group([&](std::string_view group, std::size_t online) { fn(group, online); });
+            return;
+        }
         m_groups.for_each_online([&](std::string_view group, std::int64_t online) { fn(group, static_cast<std::size_t>(online)); });
     }
 
@@ -408,8 +444,8 @@ public:
         PruneReport report;
         report.clients_examined = maintain(
             [&](const ClientRecord& record) { return needs_prune(record, now_ms, m_options); },
-            [&](std::string_view, ClientRecord& record) {
-                const PruneResult result = mqtt_presence::prune(record, now_ms, m_options);
+            [&](ClientRecord& record, detail::EdgeChannel&) { return mqtt_presence::prune(record, now_ms, m_options); },
+            [&](std::string_view, const PruneResult& result, const detail::EdgeChannel&) {
                 report.tombstones_dropped += result.tombstones_dropped;
                 report.clients_forgotten += result.forgotten ? 1 : 0;
             });
@@ -433,9 +469,10 @@ public:
         ExpiryReport report;
         report.clients_examined = maintain(
             [&](const ClientRecord& record) { return needs_expiry(record, now_ms, max_age_ms); },
-            [&](std::string_view client_id, ClientRecord& record) {
-                detail::EdgeChannel channel;
-                const ExpireResult result = detail::expire(record, now_ms, max_age_ms, &channel);
+            [&](ClientRecord& record, detail::EdgeChannel& channel) {
+                return detail::expire(record, now_ms, max_age_ms, &channel);
+            },
+            [&](std::string_view client_id, const ExpireResult& result, const detail::EdgeChannel& channel) {
                 report.channels_closed += result.channels_closed;
                 if (result.outcome.transition == Transition::none) return;
                 if (result.outcome.went_offline()) ++report.clients_gone_offline;
@@ -458,6 +495,8 @@ public:
     /// back into the store would otherwise deadlock on the shard lock); online_count(),
     /// online_count(group), size(), counters() and options() may be called. If it throws, the
     /// exception leaves the call that caused the flip; the flip stays applied and counted.
+    /// With a shared storage (RedisStorage) it runs once the flip is stored, outside any lock;
+    /// a flip whose process dies before its hook ran is still in the storage's edge stream.
     /// An empty function removes the hook. Not thread-safe: set it before sharing the store.
     /// (ingest_batch's on_outcome, by contrast, runs outside the storage's locks and may call
     /// the store.)
@@ -533,8 +572,9 @@ private:
     // A maintenance pass: collects the clients whose record is_due(record) says (for_each
     // cannot change records), then runs fix(client_id, record) on each through update(), where
     // the rules check again (a record may have changed in between). Returns the clients seen.
-    template <class IsDue, class Fix>
-    std::size_t maintain(IsDue&& is_due, Fix&& fix) {
+    // (fix is a step and a settle, as change() takes them.)
+    template <class IsDue, class Step, class Settle>
+    std::size_t maintain(IsDue&& is_due, Step&& step, Settle&& settle) {
         std::size_t examined = 0;
         std::vector<std::string> due;
         m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) {
@@ -542,29 +582,156 @@ private:
             if (is_due(record)) due.emplace_back(client_id);
         });
         for (const std::string& client_id : due)
-            m_storage.update(client_id, [&](ClientRecord& record) { fix(client_id, record); });
+            change(client_id, step,
+                   [&](const auto& result, const detail::EdgeChannel& channel) { settle(client_id, result, channel); });
         return examined;
+    }
+
+    static const Outcome& outcome_of(const Outcome& out) noexcept { return out; }
+    static const Outcome& outcome_of(const ExpireResult& result) noexcept { return result.outcome; }
+    static const Outcome& outcome_of(const PruneResult&) noexcept {
+        static const Outcome unchanged = [] {
+            Outcome out;
+            out.status = Status::duplicate;
+            return out;
+        }();
+        return unchanged;
+    }
+
+    // One change of one client's record: step(ClientRecord&, detail::EdgeChannel&) runs the
+    // rules and returns their result (an Outcome, ExpireResult or PruneResult), noting in the
+    // EdgeChannel the channel of a flip; settle(result, channel) then applies what the store
+    // keeps around the record (counters, group counts, the hook), once:
+    //  * in the storage's update(), with the record held, for an in-process storage;
+    //  * after update() has returned, for the attempt the storage kept, with a shared storage
+    //    (which may run step more than once, and records the flip as an EdgeNote with it).
+    template <class Step, class Settle>
+    void change(std::string_view client_id, Step&& step, Settle&& settle) {
+        if constexpr (shared) {
+            detail::EdgeChannel::Scratch scratch;
+            using Result = std::decay_t<decltype(step(std::declval<ClientRecord&>(), std::declval<detail::EdgeChannel&>()))>;
+            std::optional<Result> kept;
+            std::string channel_id;
+            m_storage.update(client_id, [&](ClientRecord& record, EdgeNotes& notes) {
+                detail::EdgeChannel channel;
+                kept.emplace(step(record, channel));
+                const Outcome& out = outcome_of(*kept);
+                channel_id.clear();
+                if (out.transition == Transition::none) return;
+                channel_id.assign(channel.view(scratch));
+                notes.push_back(EdgeNote{out.went_online(), out.transition_ms, channel_id, out.cause});
+            });
+            detail::EdgeChannel channel;
+            channel.set(channel_id);
+            if (kept) settle(*kept, channel);
+        } else {
+            m_storage.update(client_id, [&](ClientRecord& record) {
+                detail::EdgeChannel channel;
+                settle(step(record, channel), channel);
+            });
+        }
     }
 
     // ingest(): validates, then update(apply) runs `apply` (ClientRecord&) through the storage.
     template <class Update>
     // (The callers have refused calls from inside the hook: ingest() per event, ingest_batch()
     // once per batch.)
+    // (A shared storage's event is counted once stored: an event that throws is not.)
     Outcome ingest_one(const Event& event, Update&& update) {
-        m_tallies.add(detail::tally_events);
+        if constexpr (!shared) m_tallies.add(detail::tally_events);
         Outcome out;
         if (const auto why = validate(event); !why.empty()) {
+            if constexpr (shared) m_tallies.add(detail::tally_events);
             out = detail::invalid(why);
             count(out);
             return out;
         }
-        update([&](ClientRecord& record) {
-            detail::EdgeChannel channel;
-            out = detail::apply_valid(record, event, m_options, &channel);
+        const auto step = [&](ClientRecord& record, detail::EdgeChannel& channel) {
+            return detail::apply_valid(record, event, m_options, &channel);
+        };
+        const auto settle = [&](const Outcome& result, const detail::EdgeChannel& channel) {
+            if constexpr (shared) m_tallies.add(detail::tally_events);
+            out = result;
             count(out);
             if (out.transition != Transition::none) on_flip(event.client_id, out, channel);
-        });
+        };
+        if constexpr (shared) {
+            change(event.client_id, step, settle);
+        } else {
+            update([&](ClientRecord& record) {
+                detail::EdgeChannel channel;
+                settle(step(record, channel), channel);
+            });
+        }
         return out;
+    }
+
+    // ingest_batch() over a shared storage with update_batch(): the batch's events grouped by
+    // client (in order within each client), every client's events applied in one update of its
+    // record, the updates of all clients in a few round trips; then, in input order, each
+    // event's outcome settled and reported. If the storage fails part way, the events it stored
+    // and the invalid ones are settled and reported (and no other), then the error propagates:
+    // the caller's queue redelivers the batch, and what was stored comes back as duplicates.
+    template <class It, class OnOutcome>
+    void ingest_batch_shared(It first, It last, OnOutcome& on_outcome) {
+        std::vector<const Event*> events;
+        for (; first != last; ++first) events.push_back(&*first);
+        const std::size_t n = events.size();
+        std::vector<Outcome> outcomes(n);
+        std::vector<std::size_t> client_of(n, static_cast<std::size_t>(-1));
+        std::vector<std::string> channels(n);
+        std::vector<std::string_view> ids;
+        std::vector<std::vector<std::size_t>> per_client;
+        {
+            std::unordered_map<std::string_view, std::size_t> index;
+            for (std::size_t i = 0; i < n; ++i) {
+                if (const auto why = validate(*events[i]); !why.empty()) {
+                    outcomes[i] = detail::invalid(why);
+                    continue;
+                }
+                const auto [it, inserted] = index.emplace(events[i]->client_id, ids.size());
+                if (inserted) {
+                    ids.push_back(events[i]->client_id);
+                    per_client.emplace_back();
+                }
+                client_of[i] = it->second;
+                per_client[it->second].push_back(i);
+            }
+        }
+        std::vector<char> stored(ids.size(), 0);
+        const auto settle_all = [&] {
+            for (std::size_t i = 0; i < n; ++i) {
+                if (client_of[i] != static_cast<std::size_t>(-1) && stored[client_of[i]] == 0) continue;
+                m_tallies.add(detail::tally_events);
+                count(outcomes[i]);
+                if (outcomes[i].transition != Transition::none) {
+                    detail::EdgeChannel channel;
+                    channel.set(channels[i]);
+                    on_flip(events[i]->client_id, outcomes[i], channel);
+                }
+                on_outcome(*events[i], outcomes[i]);
+            }
+        };
+        try {
+            m_storage.update_batch(
+                ids,
+                [&](std::size_t c, ClientRecord& record, EdgeNotes& notes) {
+                    detail::EdgeChannel::Scratch scratch;
+                    for (const std::size_t i : per_client[c]) {
+                        detail::EdgeChannel channel;
+                        outcomes[i] = detail::apply_valid(record, *events[i], m_options, &channel);
+                        channels[i].clear();
+                        if (outcomes[i].transition == Transition::none) continue;
+                        channels[i].assign(channel.view(scratch));
+                        notes.push_back(EdgeNote{outcomes[i].went_online(), outcomes[i].transition_ms, channels[i], outcomes[i].cause});
+                    }
+                },
+                [&](std::size_t c) { stored[c] = 1; });
+        } catch (...) {
+            settle_all();
+            throw;
+        }
+        settle_all();
     }
 
     static Options checked(const Options& options) {
@@ -601,19 +768,28 @@ private:
         if constexpr (storage_concept::has_reserve<Storage>::value) m_storage.reserve(clients.size());
         // Every group with a client online gets its entry first: installing then allocates
         // nothing but records.
-        for (const detail::snapshot::Loaded& c : clients)
-            if (c.record.online()) m_groups.add(group_of(c.client_id), 0);
+        if constexpr (!shared)
+            for (const detail::snapshot::Loaded& c : clients)
+                if (c.record.online()) m_groups.add(group_of(c.client_id), 0);
         std::size_t installed = 0;
         try {
             for (; installed < clients.size(); ++installed) {
                 detail::snapshot::Loaded& c = clients[installed];
-                m_storage.update(c.client_id, [&](ClientRecord& record) { replace(c.client_id, record, std::move(c.record)); });
+                install_one(c.client_id, std::move(c.record));
             }
         } catch (...) {
             for (std::size_t i = 0; i < installed; ++i)
-                m_storage.update(clients[i].client_id, [&](ClientRecord& record) { replace(clients[i].client_id, record, ClientRecord{}); });
+                install_one(clients[i].client_id, ClientRecord{});
             throw;
         }
+    }
+
+    // Replaces a client's record with `with` (a shared storage keeps its own counts).
+    void install_one(std::string_view client_id, ClientRecord with) {
+        if constexpr (shared)
+            m_storage.update(client_id, [&](ClientRecord& record, EdgeNotes&) { record = with; });
+        else
+            m_storage.update(client_id, [&](ClientRecord& record) { replace(client_id, record, std::move(with)); });
     }
 
     // Replaces a record, keeping the online and group counts right whatever it held.
@@ -651,14 +827,15 @@ private:
 
     // Once per flip, inside storage.update() with the client's record held: the group count,
     // then the hook. (The counters were counted just before.)
+    // (With a shared storage: after update() has returned; the storage keeps the group counts.)
     void on_flip(std::string_view client_id, const Outcome& out, const detail::EdgeChannel& channel) {
-        m_groups.add(group_of(client_id), out.went_online() ? 1 : -1);
+        if constexpr (!shared) m_groups.add(group_of(client_id), out.went_online() ? 1 : -1);
         if (!m_hook) return;
-        detail::EdgeChannel::Scratch scratch;
         Edge edge;
         edge.client_id = client_id;
         edge.online = out.went_online();
         edge.time_ms = out.transition_ms;
+        detail::EdgeChannel::Scratch scratch;
         edge.channel_id = channel.view(scratch);
         edge.cause = out.cause;
         const detail::CallbackScope scope(this);

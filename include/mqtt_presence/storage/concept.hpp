@@ -23,13 +23,34 @@
 // |                                                                  | update(id, h, fn) / visit(id, h, fn): update(id, fn) / visit(id, fn), given h == hash(id)      |
 // | s.reserve(n) (optional)                                          | prepares for n records; load_snapshot calls it before installing a snapshot's n records        |
 //
+// A storage whose state lives outside the process and is shared by several stores (RedisStorage)
+// declares `static constexpr bool shared_state = true`, and then, instead of the rules above for
+// update:
+//
+// | expression                                                       | requirement                                                                                   |
+// |------------------------------------------------------------------|-----------------------------------------------------------------------------------------------|
+// | s.update(id, fn)                                                 | calls fn(ClientRecord&, EdgeNotes&) one or more times (an optimistic retry after a conflict),  |
+// |                                                                  | each time on the current record and an empty EdgeNotes; keeps only the last call's record,    |
+// |                                                                  | and with it, atomically: the online counts and the EdgeNotes (the flips that call made)        |
+// | cs.online_count(), cs.online_count(group)                        | clients online, in all and of one group (group_of), kept by the storage with the records       |
+// | cs.for_each_group(fn)                                            | fn(std::string_view group, std::size_t online) per group with a client online, in byte order   |
+// | s.update_batch(ids, fn, stored) (optional)                       | update() of each of the distinct ids (a std::vector<std::string_view>), fn(i, record, notes),  |
+// |                                                                  | in few round trips; stored(i) once the i-th id's change is kept. If it throws, the changes     |
+// |                                                                  | that stored() was called for are kept, and no other                                            |
+// | cs.visit_batch(ids, fn) (optional)                               | visit() of each id (a std::vector<std::string_view>): fn(i, const ClientRecord*)               |
+//
+// The store then makes fn free of side effects and settles each outcome (counters, the
+// transition hook) once update() has returned, and reads the online counts from the storage.
+//
 // ClientStatusStore checks each row with a static_assert that names the missing member.
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "../rules.hpp"
 
@@ -39,6 +60,20 @@ namespace mqtt_presence {
 /// what the step before fetched: what finds the record (an index), the record, and what the
 /// record points to (e.g. its channels beyond the first).
 enum class PrefetchStage : unsigned char { locate, record, detail };
+
+} // namespace mqtt_presence
+
+namespace mqtt_presence {
+
+/// A flip as a shared storage keeps it with the record that made it (see shared_state above),
+/// so that each flip is recorded exactly once even when a consumer dies after storing it.
+struct EdgeNote {
+    bool online = false;            ///< the new state
+    std::int64_t time_ms = no_time; ///< event time of the flip
+    std::string channel_id;         ///< as Edge::channel_id
+    Cause cause = Cause::none;      ///< as Edge::cause
+};
+using EdgeNotes = std::vector<EdgeNote>;
 
 } // namespace mqtt_presence
 
@@ -105,6 +140,49 @@ struct is_concurrent : std::false_type {};
 template <class S>
 struct is_concurrent<S, std::enable_if_t<S::concurrent>> : std::true_type {};
 
+/// Whether S declares `static constexpr bool shared_state = true` (see the second table above).
+template <class S, class = void>
+struct is_shared : std::false_type {};
+template <class S>
+struct is_shared<S, std::enable_if_t<S::shared_state>> : std::true_type {};
+
+struct BatchUpdateProbe {
+    void operator()(std::size_t, ClientRecord&, EdgeNotes&) const;
+};
+struct StoredProbe {
+    void operator()(std::size_t) const;
+};
+struct BatchVisitProbe {
+    void operator()(std::size_t, const ClientRecord*) const;
+};
+struct GroupProbe {
+    void operator()(std::string_view, std::size_t) const;
+};
+
+template <class S, class = void>
+struct has_update_batch : std::false_type {};
+template <class S>
+struct has_update_batch<S, std::void_t<decltype(std::declval<S&>().update_batch(
+                               std::declval<const std::vector<std::string_view>&>(), BatchUpdateProbe{}, StoredProbe{}))>>
+    : std::true_type {};
+
+template <class S, class = void>
+struct has_visit_batch : std::false_type {};
+template <class S>
+struct has_visit_batch<S, std::void_t<decltype(std::declval<const S&>().visit_batch(
+                              std::declval<const std::vector<std::string_view>&>(), BatchVisitProbe{}))>>
+    : std::true_type {};
+
+template <class S, class = void>
+struct has_shared_counts : std::false_type {};
+template <class S>
+struct has_shared_counts<
+    S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().online_count()), std::size_t> &&
+                            std::is_convertible_v<decltype(std::declval<const S&>().online_count(std::string_view{})),
+                                                  std::size_t>,
+                        std::void_t<decltype(std::declval<const S&>().for_each_group(GroupProbe{}))>>>
+    : std::true_type {};
+
 /// Fails to compile, with a message naming the missing member and the fix, unless S models
 /// the storage concept.
 template <class S>
@@ -121,6 +199,10 @@ constexpr bool check() {
     static_assert(has_size<S>::value,
                   "mqtt_presence: Storage must provide size() const returning the number of clients; "
                   "see mqtt_presence/storage/concept.hpp");
+    if constexpr (is_shared<S>::value)
+        static_assert(has_shared_counts<S>::value,
+                      "mqtt_presence: a Storage with shared_state must provide online_count(), online_count(group) and "
+                      "for_each_group(fn) const, kept with its records; see mqtt_presence/storage/concept.hpp");
     return true;
 }
 
