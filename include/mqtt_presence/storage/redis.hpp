@@ -5,11 +5,14 @@
 // Needs hiredis (target mqtt_presence::redis; Debian: libhiredis-dev).
 //
 // Read-modify-write: optimistic, by a server-side compare-and-set script. update() reads the
-// client's encoded record (HGET), runs the rules on it in this process, and sends one EVALSHA
+// client's encoded record (HMGET), runs the rules on it in this process, and sends one EVALSHA
 // that, atomically on the server, stores the new record only if the stored one is still the one
 // read, and with it adjusts the online counts and appends the flips to the edge stream. When
 // another consumer changed the record in between, the script answers with the record as it now
-// is and the rules run again on that (no second read). Why this rather than WATCH/MULTI/EXEC:
+// is and the rules run again on that (no second read). update_batch() does the same for many
+// clients in two pipelined round trips: one HMGET and one script run per bucket the batch
+// touches, each script run covering all of the bucket's clients (its counts change once per
+// run). Why this rather than WATCH/MULTI/EXEC:
 //  * the rules stay in C++, in one place (a script cannot run them; it only compares and sets);
 //  * WATCH is per connection and one EXEC covers everything watched, so one conflicting client
 //    would abort a whole batch; a script per client lets a batch of many clients go in one
@@ -60,6 +63,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -224,37 +228,54 @@ private:
     std::unique_ptr<redisContext, ContextDeleter> m_context;
 };
 
-// The compare-and-set script. KEYS: records, counts, edges of the client's bucket. ARGV: client
-// id, expected record ("" when absent), new record ("" to erase), online delta, group, edge
-// stream length (0: none), number of edges, then per edge: online, time, channel, cause.
-// Answers {1} when stored, {0, record as it is now} when the record was not the expected one.
+// The compare-and-set script, for any number of clients of one bucket. KEYS: records, counts,
+// edges of the bucket. ARGV[1]: edge stream length (0: none); then per client: client id,
+// expected record ("" when absent), new record ("" to erase), online delta (-1, 0, 1), group,
+// number of edges, then per edge: online, time, channel, cause. Each client's record is stored
+// only if it is still the expected one; the counts change by the stored clients' deltas and
+// their edges are appended, all in one atomic step. Answers one element per client, in order:
+// 1 when stored, else (a string) the record as it now is.
 inline constexpr std::string_view cas_script = R"lua(
-local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
-if cur ~= ARGV[2] then return {0, cur} end
-if ARGV[3] == '' then
-  if cur ~= '' then
-    redis.call('HDEL', KEYS[1], ARGV[1])
-    redis.call('HINCRBY', KEYS[2], 'clients', -1)
+local keep = tonumber(ARGV[1])
+local out, clients, online, groups = {}, 0, 0, {}
+local a = 2
+while a <= #ARGV do
+  local id, expected, new, d, g, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4], tonumber(ARGV[a + 5])
+  a = a + 6
+  local cur = redis.call('HGET', KEYS[1], id) or ''
+  if cur ~= expected then
+    out[#out + 1] = cur
+  else
+    if new == '' then
+      if cur ~= '' then
+        redis.call('HDEL', KEYS[1], id)
+        clients = clients - 1
+      end
+    else
+      redis.call('HSET', KEYS[1], id, new)
+      if cur == '' then clients = clients + 1 end
+    end
+    if d ~= 0 then
+      online = online + d
+      groups[g] = (groups[g] or 0) + d
+    end
+    if keep > 0 then
+      for i = 0, n - 1 do
+        local e = a + 4 * i
+        redis.call('XADD', KEYS[3], 'MAXLEN', '~', keep, '*', 'client', id, 'online', ARGV[e],
+                   'time', ARGV[e + 1], 'channel', ARGV[e + 2], 'cause', ARGV[e + 3])
+      end
+    end
+    out[#out + 1] = 1
   end
-else
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-  if cur == '' then redis.call('HINCRBY', KEYS[2], 'clients', 1) end
+  a = a + 4 * n
 end
-local d = tonumber(ARGV[4])
-if d ~= 0 then
-  redis.call('HINCRBY', KEYS[2], 'online', d)
-  local g = 'g:' .. ARGV[5]
-  if redis.call('HINCRBY', KEYS[2], g, d) == 0 then redis.call('HDEL', KEYS[2], g) end
+if clients ~= 0 then redis.call('HINCRBY', KEYS[2], 'clients', clients) end
+if online ~= 0 then redis.call('HINCRBY', KEYS[2], 'online', online) end
+for g, d in pairs(groups) do
+  if d ~= 0 and redis.call('HINCRBY', KEYS[2], 'g:' .. g, d) == 0 then redis.call('HDEL', KEYS[2], 'g:' .. g) end
 end
-local keep = tonumber(ARGV[6])
-if keep > 0 then
-  for i = 0, tonumber(ARGV[7]) - 1 do
-    local a = 8 + 4 * i
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', keep, '*', 'client', ARGV[1], 'online', ARGV[a],
-               'time', ARGV[a + 1], 'channel', ARGV[a + 2], 'cause', ARGV[a + 3])
-  end
-end
-return {1}
+return out
 )lua";
 
 inline Cause cause_from(std::string_view name) noexcept {
@@ -319,25 +340,47 @@ public:
                 throw RedisError("RedisStorage: " + std::to_string(pending.size()) + " client records still changed by other "
                                  "consumers after " + std::to_string(round) + " compare-and-set rounds; first: " +
                                  quoted(ids[pending.front()]));
-            std::vector<detail::redis::Command> writes;
-            std::vector<std::size_t> writing;
+            // Run the rules; the clients with something to write, by bucket: one script each.
+            std::vector<std::pair<std::uint32_t, std::size_t>> writing; // (bucket, i)
+            std::vector<std::string> next(ids.size());
+            std::vector<long long> delta(ids.size());
+            std::vector<EdgeNotes> notes(ids.size());
             for (const std::size_t i : pending) {
                 ClientRecord record = decode(ids[i], current[i]);
                 const bool was_online = record.online();
-                EdgeNotes notes;
-                fn(i, record, notes);
-                std::string next;
-                if (!record.empty()) detail::record_codec::encode_record(next, record);
-                if (next == current[i] && notes.empty()) {
+                notes[i].clear();
+                fn(i, record, notes[i]);
+                next[i].clear();
+                if (!record.empty()) detail::record_codec::encode_record(next[i], record);
+                if (next[i] == current[i] && notes[i].empty()) {
                     stored(i); // nothing to write: the event changed nothing
                     continue;
                 }
-                const long long delta = (record.online() ? 1 : 0) - (was_online ? 1 : 0);
-                writes.push_back(cas_command(sha, ids[i], current[i], next, delta, notes));
-                writing.push_back(i);
+                delta[i] = (record.online() ? 1 : 0) - (was_online ? 1 : 0);
+                writing.emplace_back(bucket_of(ids[i]), i);
             }
             pending.clear();
-            if (writes.empty()) break;
+            if (writing.empty()) break;
+            std::sort(writing.begin(), writing.end());
+            std::vector<detail::redis::Command> writes;
+            std::vector<std::pair<std::size_t, std::size_t>> spans; // [from, to) of `writing` per script
+            for (std::size_t from = 0; from < writing.size();) {
+                std::size_t to = from;
+                const BucketKeys& keys = m_state->keys[writing[from].first];
+                detail::redis::Command command;
+                command.arg("EVALSHA").arg(sha).arg(3).arg(keys.records).arg(keys.counts).arg(keys.edges);
+                command.arg(static_cast<long long>(m_options.edge_stream_max));
+                for (; to < writing.size() && writing[to].first == writing[from].first; ++to) {
+                    const std::size_t i = writing[to].second;
+                    command.arg(ids[i]).arg(current[i]).arg(next[i]).arg(delta[i]).arg(group_of(ids[i]));
+                    command.arg(static_cast<long long>(notes[i].size()));
+                    for (const EdgeNote& note : notes[i])
+                        command.arg(note.online ? "1" : "0").arg(note.time_ms).arg(note.channel_id).arg(to_string(note.cause));
+                }
+                writes.push_back(std::move(command));
+                spans.emplace_back(from, to);
+                from = to;
+            }
             std::vector<detail::redis::Reply> replies;
             try {
                 ensure_connected();
@@ -349,31 +392,34 @@ public:
                                  true);
             }
             std::string server_error;
-            for (std::size_t k = 0; k < writing.size(); ++k) {
-                const std::size_t i = writing[k];
+            for (std::size_t k = 0; k < writes.size(); ++k) {
                 const redisReply& reply = *replies[k];
+                const auto [from, to] = spans[k];
                 if (reply.type == REDIS_REPLY_ERROR) {
                     if (detail::redis::text(reply).substr(0, 8) == "NOSCRIPT") {
                         m_state->sha.clear(); // Redis restarted: load the script, go again
-                        pending.push_back(i);
+                        for (std::size_t w = from; w < to; ++w) pending.push_back(writing[w].second);
                     } else if (server_error.empty()) {
                         server_error = std::string(detail::redis::text(reply));
                     }
                     continue;
                 }
-                if (reply.type != REDIS_REPLY_ARRAY || reply.elements < 1 || reply.element[0]->type != REDIS_REPLY_INTEGER)
+                if (reply.type != REDIS_REPLY_ARRAY || reply.elements != to - from)
                     throw RedisError("RedisStorage: unexpected reply to the compare-and-set script");
-                if (reply.element[0]->integer == 1) {
-                    stored(i);
-                } else if (reply.elements == 2 && reply.element[1]->type == REDIS_REPLY_STRING) {
-                    current[i].assign(detail::redis::text(*reply.element[1]));
-                    pending.push_back(i);
-                } else {
-                    throw RedisError("RedisStorage: unexpected reply to the compare-and-set script");
+                for (std::size_t w = from; w < to; ++w) {
+                    const std::size_t i = writing[w].second;
+                    const redisReply& result = *reply.element[w - from];
+                    if (result.type == REDIS_REPLY_INTEGER && result.integer == 1) {
+                        stored(i);
+                    } else if (result.type == REDIS_REPLY_STRING) {
+                        current[i].assign(detail::redis::text(result)); // changed meanwhile: again
+                        pending.push_back(i);
+                    } else {
+                        throw RedisError("RedisStorage: unexpected reply to the compare-and-set script");
+                    }
                 }
             }
-            if (!server_error.empty())
-                throw RedisError("RedisStorage: Redis refused an update: " + server_error);
+            if (!server_error.empty()) throw RedisError("RedisStorage: Redis refused an update: " + server_error);
             if (m_state->sha.empty() && !pending.empty()) script_sha();
         }
     }
@@ -405,10 +451,12 @@ public:
 
     /// Calls fn(std::string_view client_id, const ClientRecord&) for every record, bucket by
     /// bucket (HSCAN, a page at a time, fn called outside the lock). Not a snapshot: records
-    /// may change meanwhile; one changed during the walk is seen once, as it was or as it is.
+    /// may change meanwhile; one changed during the walk is seen once, as it was or as it is
+    /// (HSCAN may return a field twice while Redis resizes the hash: the second is skipped).
     template <class Fn>
     void for_each(Fn&& fn) const {
         for (std::uint32_t b = 0; b < m_options.buckets; ++b) {
+            std::unordered_set<std::string> seen;
             std::string cursor = "0";
             do {
                 std::vector<std::pair<std::string, std::string>> page;
@@ -428,6 +476,7 @@ public:
                         page.emplace_back(detail::redis::text(*items.element[k]), detail::redis::text(*items.element[k + 1]));
                 }
                 for (const auto& [id, value] : page) {
+                    if (!seen.insert(id).second) continue;
                     const ClientRecord record = decode(id, value);
                     fn(std::string_view(id), record);
                 }
@@ -570,34 +619,34 @@ private:
         return limits;
     }
 
-    detail::redis::Command cas_command(const std::string& sha, std::string_view client_id, const std::string& expected,
-                                       const std::string& next, long long delta, const EdgeNotes& notes) const {
-        const BucketKeys& keys = m_state->keys[bucket_of(client_id)];
-        detail::redis::Command command;
-        command.arg("EVALSHA").arg(sha).arg(3).arg(keys.records).arg(keys.counts).arg(keys.edges);
-        command.arg(client_id).arg(expected).arg(next).arg(delta).arg(group_of(client_id));
-        command.arg(static_cast<long long>(m_options.edge_stream_max)).arg(static_cast<long long>(notes.size()));
-        for (const EdgeNote& note : notes)
-            command.arg(note.online ? "1" : "0").arg(note.time_ms).arg(note.channel_id).arg(to_string(note.cause));
-        return command;
-    }
-
-    // The records of `ids` ("" when absent). Called with the mutex held.
+    // The records of `ids` ("" when absent): one HMGET per bucket. Called with the mutex held.
     std::vector<std::string> read_records(const std::vector<std::string_view>& ids) const {
+        std::vector<std::pair<std::uint32_t, std::size_t>> order; // (bucket, i)
+        order.reserve(ids.size());
+        for (std::size_t i = 0; i < ids.size(); ++i) order.emplace_back(bucket_of(ids[i]), i);
+        std::sort(order.begin(), order.end());
         std::vector<detail::redis::Command> commands;
-        commands.reserve(ids.size());
-        for (const std::string_view id : ids)
-            commands.push_back(detail::redis::Command().arg("HGET").arg(m_state->keys[bucket_of(id)].records).arg(id));
-        std::vector<std::string> values;
-        values.reserve(ids.size());
-        for (const detail::redis::Reply& reply : run_all(commands)) {
-            if (reply->type == REDIS_REPLY_NIL)
-                values.emplace_back();
-            else if (reply->type == REDIS_REPLY_STRING)
-                values.emplace_back(detail::redis::text(*reply));
-            else
-                throw RedisError("RedisStorage: unexpected reply to HGET" + error_text(*reply));
+        for (std::size_t from = 0; from < order.size();) {
+            detail::redis::Command command;
+            command.arg("HMGET").arg(m_state->keys[order[from].first].records);
+            std::size_t to = from;
+            for (; to < order.size() && order[to].first == order[from].first; ++to) command.arg(ids[order[to].second]);
+            commands.push_back(std::move(command));
+            from = to;
         }
+        std::vector<std::string> values(ids.size());
+        std::size_t next = 0;
+        for (const detail::redis::Reply& reply : run_all(commands)) {
+            if (reply->type != REDIS_REPLY_ARRAY) throw RedisError("RedisStorage: unexpected reply to HMGET" + error_text(*reply));
+            for (std::size_t k = 0; k < reply->elements; ++k) {
+                if (next == order.size()) throw RedisError("RedisStorage: unexpected reply to HMGET");
+                const redisReply& value = *reply->element[k];
+                if (value.type == REDIS_REPLY_STRING) values[order[next].second].assign(detail::redis::text(value));
+                else if (value.type != REDIS_REPLY_NIL) throw RedisError("RedisStorage: unexpected reply to HMGET");
+                ++next;
+            }
+        }
+        if (next != order.size()) throw RedisError("RedisStorage: unexpected reply to HMGET");
         return values;
     }
 
