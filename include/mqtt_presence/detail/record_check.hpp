@@ -31,6 +31,26 @@ struct RecordProblem {
     return std::size_t{options.max_open_channels} + options.max_tombstones + 1;
 }
 
+/// Whether two real channels of the record have the same id. Pairwise for the few channels a
+/// record usually has (no allocation); sorted copies beyond that.
+[[nodiscard]] inline bool has_duplicate_channel(const ClientRecord& record) {
+    const auto& channels = record.channels;
+    const std::size_t count = channels.size();
+    if (count <= 32) {
+        for (std::size_t i = 0; i < count; ++i)
+            for (std::size_t j = i + 1; j < count; ++j)
+                if (!channels[i].synthetic && !channels[j].synthetic && channels[i].key == channels[j].key) return true;
+        return false;
+    }
+    std::vector<std::string> keys;
+    keys.reserve(count);
+    CompactString<16>::Scratch scratch;
+    for (const Channel& ch : channels)
+        if (!ch.synthetic) keys.emplace_back(ch.key.view(scratch));
+    std::sort(keys.begin(), keys.end());
+    return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
+}
+
 /// Checks a record's content against `options`: every channel's close time and cause agree and
 /// the cause is a close cause, at most one synthetic channel (open, without an id), real channel
 /// ids pass the event checks and appear once, no more open channels than max_open_channels, no
@@ -43,8 +63,6 @@ struct RecordProblem {
                        std::to_string(max_record_channels(options)) + ")"};
     std::size_t open = 0;
     std::size_t synthetic = 0;
-    std::vector<std::string> keys;
-    keys.reserve(count);
     CompactString<16>::Scratch scratch;
     for (std::size_t i = 0; i < count; ++i) {
         const Channel& ch = record.channels[i];
@@ -60,17 +78,13 @@ struct RecordProblem {
             continue;
         }
         if (const auto why = check_id(key, false); !why.empty()) return {number, std::string(why)};
-        keys.emplace_back(key);
         if (ch.open()) ++open;
     }
     if (synthetic > 1) return {0, "more than one synthetic channel"};
     if (open > options.max_open_channels)
         return {0, std::to_string(open) + " open channels, more than max_open_channels (" +
                        std::to_string(options.max_open_channels) + ")"};
-    if (keys.size() > 1) {
-        std::sort(keys.begin(), keys.end());
-        if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) return {0, "a channel id appears twice"};
-    }
+    if (has_duplicate_channel(record)) return {0, "a channel id appears twice"};
     if (record.empty()) return {0, "an empty record (stores keep none)"};
     return {};
 }
