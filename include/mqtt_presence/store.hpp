@@ -281,15 +281,18 @@ public:
     /// Rule 8: applies the broker's synchronous answer "client is (not) online as of as_of_ms".
     Outcome reconcile(std::string_view client_id, bool online, std::int64_t as_of_ms) {
         refuse_in_callback("reconcile");
-        m_tallies.add(detail::tally_reconciles);
         Outcome out;
-        if (const auto why = detail::check_id(client_id, true); !why.empty()) return detail::invalid(why);
+        if (const auto why = detail::check_id(client_id, true); !why.empty()) {
+            m_tallies.add(detail::tally_reconciles);
+            return detail::invalid(why);
+        }
         change(
             client_id,
             [&](ClientRecord& record, detail::EdgeChannel& channel) {
                 return detail::reconcile(record, online, as_of_ms, m_options, &channel);
             },
             [&](const Outcome& result, const detail::EdgeChannel& channel) {
+                m_tallies.add(detail::tally_reconciles); // once applied (a shared storage may throw)
                 out = result;
                 if (out.transition == Transition::none) return;
                 count_transition(out);

@@ -15,3 +15,32 @@ foreach(_replay_case sample malformed sorted stdin files errors crlf limits opti
       -P "${CMAKE_CURRENT_SOURCE_DIR}/replay/${_replay_case}.cmake")
   set_tests_properties(replay.${_replay_case} PROPERTIES TIMEOUT 120)
 endforeach()
+
+# --redis (replay/redis.cmake, one CASE per test): when the tool has Redis support and
+# redis-server exists (support/support.cmake then builds mqtt_presence_with_redis, which runs a
+# case against a private redis-server on a free port); else none (the suite reports Redis as
+# skipped).
+if(TARGET mqtt_presence::redis AND TARGET mqtt_presence_with_redis)
+  foreach(_replay_case shared options password unix_socket errors)
+    set(_replay_runner mqtt_presence_with_redis)
+    if(_replay_case STREQUAL "password")
+      list(APPEND _replay_runner --requirepass s3cret)
+    elseif(_replay_case STREQUAL "unix_socket")
+      list(APPEND _replay_runner --unix-socket)
+    elseif(_replay_case STREQUAL "errors")
+      set(_replay_runner "")
+    endif()
+    if(_replay_runner)
+      list(APPEND _replay_runner --)
+    endif()
+    add_test(NAME replay.redis_${_replay_case}
+      COMMAND ${_replay_runner} "${CMAKE_COMMAND}"
+        "-DCASE=${_replay_case}" "-DREDIS_PORT={port}" "-DREDIS_SOCKET={socket}"
+        "-DREPLAY=$<TARGET_FILE:mqtt_presence_replay>"
+        "-DGEN=$<TARGET_FILE:mqtt_presence_gen_history>"
+        "-DEXAMPLES=${PROJECT_SOURCE_DIR}/examples/data"
+        "-DWORK=${CMAKE_CURRENT_BINARY_DIR}/replay/redis_${_replay_case}"
+        -P "${CMAKE_CURRENT_SOURCE_DIR}/replay/redis.cmake")
+    set_tests_properties(replay.redis_${_replay_case} PROPERTIES TIMEOUT 300)
+  endforeach()
+endif()

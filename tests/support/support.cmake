@@ -22,3 +22,15 @@ if(TARGET mqtt_presence_replay)
       -DCLIENTS=3000
       -P "${CMAKE_CURRENT_LIST_DIR}/compare_replay.cmake")
 endif()
+
+# Runs one command against a private redis-server on a free port ("{port}" in its arguments):
+# the replay tool's Redis tests (replay/redis.cmake). POSIX only, like support/redis_server.hpp;
+# built when the tool has Redis support and redis-server is installed.
+if(TARGET mqtt_presence::redis AND NOT WIN32)
+  find_program(MQTT_PRESENCE_REDIS_SERVER redis-server PATHS /usr/bin /usr/sbin /usr/local/bin)
+  if(MQTT_PRESENCE_REDIS_SERVER)
+    add_executable(mqtt_presence_with_redis "${CMAKE_CURRENT_LIST_DIR}/with_redis.cpp")
+    target_compile_features(mqtt_presence_with_redis PRIVATE cxx_std_17) # it needs no part of the library
+    target_link_libraries(mqtt_presence_with_redis PRIVATE mqtt_presence_dev)
+  endif()
+endif()

@@ -51,6 +51,8 @@
 // this storage runs after the record is stored, outside any lock.
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -171,6 +173,42 @@ private:
     std::vector<std::string> m_args;
 };
 
+// While it lives, a SIGPIPE raised on this thread (a write to a connection the server closed)
+// is held back and then discarded rather than killing the process: hiredis writes with plain
+// write(), and a library must not change the process's signal dispositions.
+class SigpipeGuard {
+public:
+    SigpipeGuard() noexcept {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        sigset_t pending;
+        sigemptyset(&pending);
+        sigpending(&pending);
+        m_was_pending = sigismember(&pending, SIGPIPE) == 1;
+        m_blocked = pthread_sigmask(SIG_BLOCK, &pipe, &m_old) == 0;
+    }
+    SigpipeGuard(const SigpipeGuard&) = delete;
+    SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+    ~SigpipeGuard() {
+        if (!m_blocked) return;
+        if (!m_was_pending) {
+            sigset_t pipe;
+            sigemptyset(&pipe);
+            sigaddset(&pipe, SIGPIPE);
+            const timespec zero{0, 0};
+            while (sigtimedwait(&pipe, nullptr, &zero) == SIGPIPE) {
+            }
+        }
+        pthread_sigmask(SIG_SETMASK, &m_old, nullptr);
+    }
+
+private:
+    sigset_t m_old{};
+    bool m_was_pending = false;
+    bool m_blocked = false;
+};
+
 // One hiredis connection: pipelined commands, replies checked for transport errors.
 class Connection {
 public:
@@ -186,13 +224,15 @@ public:
         std::unique_ptr<redisContext, ContextDeleter> context(c);
         if (c->err != 0) throw ConnectionLost(c->errstr);
         if (redisSetTimeout(c, to_timeval(o.command_timeout)) != REDIS_OK) throw ConnectionLost(c->errstr);
-        redisEnableKeepAlive(c);
+        // TCP keepalive (a Unix socket has none: hiredis 0.14 would fail the connection).
+        if (o.unix_socket.empty() && redisEnableKeepAlive(c) != REDIS_OK) throw ConnectionLost(c->errstr);
         m_context = std::move(context);
     }
 
     // Sends every command, then reads one reply per command, in order. Error replies are
     // returned as such; a transport failure resets the connection and throws ConnectionLost.
     std::vector<Reply> pipeline(const std::vector<Command>& commands) {
+        const SigpipeGuard no_sigpipe;
         std::vector<const char*> argv;
         std::vector<std::size_t> lengths;
         for (const Command& command : commands) {
@@ -234,41 +274,66 @@ private:
 // number of edges, then per edge: online, time, channel, cause. Each client's record is stored
 // only if it is still the expected one; the counts change by the stored clients' deltas and
 // their edges are appended, all in one atomic step. Answers one element per client, in order:
-// 1 when stored, else (a string) the record as it now is.
+// 1 when stored, else (a string) the record as it now is. Everything is checked before the
+// first write (Redis does not undo a script's writes when it fails part way): a key of the
+// wrong type, or a count that is not a number, is an error and nothing is written.
 inline constexpr std::string_view cas_script = R"lua(
 local keep = tonumber(ARGV[1])
-local out, clients, online, groups = {}, 0, 0, {}
+local out, stores, clients, online, groups = {}, {}, 0, 0, {}
 local a = 2
 while a <= #ARGV do
   local id, expected, new, d, g, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4], tonumber(ARGV[a + 5])
-  a = a + 6
   local cur = redis.call('HGET', KEYS[1], id) or ''
   if cur ~= expected then
     out[#out + 1] = cur
   else
-    if new == '' then
-      if cur ~= '' then
-        redis.call('HDEL', KEYS[1], id)
-        clients = clients - 1
-      end
-    else
-      redis.call('HSET', KEYS[1], id, new)
-      if cur == '' then clients = clients + 1 end
-    end
+    out[#out + 1] = 1
+    stores[#stores + 1] = a
+    if new == '' and cur ~= '' then clients = clients - 1 end
+    if new ~= '' and cur == '' then clients = clients + 1 end
     if d ~= 0 then
       online = online + d
       groups[g] = (groups[g] or 0) + d
     end
-    if keep > 0 then
-      for i = 0, n - 1 do
-        local e = a + 4 * i
-        redis.call('XADD', KEYS[3], 'MAXLEN', '~', keep, '*', 'client', id, 'online', ARGV[e],
-                   'time', ARGV[e + 1], 'channel', ARGV[e + 2], 'cause', ARGV[e + 3])
-      end
-    end
-    out[#out + 1] = 1
   end
-  a = a + 4 * n
+  a = a + 6 + 4 * n
+end
+local function check_type(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('mqtt_presence: ' .. key .. ' holds a ' .. t .. ', not a ' .. want .. '; nothing was written')
+  end
+end
+local function check_count(field)
+  local v = redis.call('HGET', KEYS[2], field)
+  if v and not tonumber(v) then
+    return redis.error_reply('mqtt_presence: ' .. KEYS[2] .. ' field ' .. field .. ' is not a number; nothing was written')
+  end
+end
+if #stores == 0 then return out end
+local bad = check_type(KEYS[1], 'hash') or check_type(KEYS[2], 'hash') or (keep > 0 and check_type(KEYS[3], 'stream'))
+  or check_count('clients') or check_count('online')
+if bad then return bad end
+for g, d in pairs(groups) do
+  if d ~= 0 then
+    bad = check_count('g:' .. g)
+    if bad then return bad end
+  end
+end
+for _, s in ipairs(stores) do
+  local id, new, n = ARGV[s], ARGV[s + 2], tonumber(ARGV[s + 5])
+  if new == '' then
+    redis.call('HDEL', KEYS[1], id)
+  else
+    redis.call('HSET', KEYS[1], id, new)
+  end
+  if keep > 0 then
+    for i = 0, n - 1 do
+      local e = s + 6 + 4 * i
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', keep, '*', 'client', id, 'online', ARGV[e],
+                 'time', ARGV[e + 1], 'channel', ARGV[e + 2], 'cause', ARGV[e + 3])
+    end
+  end
 end
 if clients ~= 0 then redis.call('HINCRBY', KEYS[2], 'clients', clients) end
 if online ~= 0 then redis.call('HINCRBY', KEYS[2], 'online', online) end
@@ -296,15 +361,7 @@ public:
     /// Connects (RedisOptions: timeouts, attempts), authenticates, selects the database and
     /// checks the layout. Throws std::invalid_argument for bad options, RedisError when Redis
     /// cannot be reached or holds another layout under the prefix.
-    explicit RedisStorage(RedisOptions options = {}) : m_options(checked(std::move(options))), m_state(std::make_unique<State>()) {
-        m_state->keys.reserve(m_options.buckets);
-        for (std::uint32_t b = 0; b < m_options.buckets; ++b) {
-            const std::string tag = m_options.prefix + "{b" + std::to_string(b) + "}:";
-            m_state->keys.push_back(BucketKeys{tag + "records", tag + "counts", tag + "edges"});
-        }
-        const std::lock_guard<std::mutex> lock(m_state->mutex);
-        with_connection([] {});
-    }
+    explicit RedisStorage(RedisOptions options = {}) : RedisStorage(std::move(options), true) {}
 
     RedisStorage(RedisStorage&&) noexcept = default;
     RedisStorage& operator=(RedisStorage&&) noexcept = default;
@@ -537,15 +594,39 @@ public:
         }
     }
 
-    /// Deletes everything stored under the prefix (records, counts, edges, layout).
+    /// Deletes the state stored under the prefix (records, counts, edges): every store on it
+    /// then sees no client. The layout stays (this storage goes on using it).
     void clear() {
         const std::lock_guard<std::mutex> lock(m_state->mutex);
         std::vector<detail::redis::Command> commands;
         for (const BucketKeys& keys : m_state->keys)
             commands.push_back(detail::redis::Command().arg("DEL").arg(keys.records).arg(keys.counts).arg(keys.edges));
         run_all(commands);
-        run(detail::redis::Command().arg("DEL").arg(layout_key()));
-        m_state->layout_checked = false;
+    }
+
+    /// Deletes everything stored under `options.prefix`, the layout included, whatever bucket
+    /// count it was created with (read from its layout; options.buckets when it has none), so
+    /// that the prefix may be used again with another one. Only while no process uses the
+    /// prefix. Returns the bucket count the deleted state had (0: there was none). Throws
+    /// RedisError when Redis cannot be reached or refuses.
+    static std::uint32_t erase(RedisOptions options) {
+        RedisStorage probe(options, false);
+        const std::string layout = probe.stored_layout();
+        std::uint32_t buckets = 0;
+        const std::string head = layout_head();
+        if (layout.compare(0, head.size(), head) == 0) {
+            const std::string count = layout.substr(head.size());
+            if (!count.empty() && count.size() <= 5 && count.find_first_not_of("0123456789") == std::string::npos)
+                buckets = static_cast<std::uint32_t>(std::stoul(count));
+        }
+        if (buckets >= 1 && buckets <= 16384 && buckets != options.buckets) {
+            options.buckets = buckets;
+            probe = RedisStorage(options, false);
+        }
+        probe.clear();
+        const std::lock_guard<std::mutex> lock(probe.m_state->mutex);
+        probe.run(detail::redis::Command().arg("DEL").arg(probe.layout_key()));
+        return layout.empty() ? 0 : probe.m_options.buckets;
     }
 
     /// The bucket of a client id, and the keys of a bucket (for tools that read the streams).
@@ -570,6 +651,29 @@ private:
         std::string sha;
         bool layout_checked = false;
     };
+
+    // check_layout false: connects without writing or checking the layout (erase()).
+    RedisStorage(RedisOptions options, bool check_layout)
+        : m_options(checked(std::move(options))), m_state(std::make_unique<State>()) {
+        m_state->keys.reserve(m_options.buckets);
+        for (std::uint32_t b = 0; b < m_options.buckets; ++b) {
+            const std::string tag = m_options.prefix + "{b" + std::to_string(b) + "}:";
+            m_state->keys.push_back(BucketKeys{tag + "records", tag + "counts", tag + "edges"});
+        }
+        m_state->layout_checked = !check_layout;
+        const std::lock_guard<std::mutex> lock(m_state->mutex);
+        with_connection([] {});
+    }
+
+    static std::string layout_head() { return "mqtt_presence-redis 1 buckets="; }
+
+    // What the layout key holds ("" when nothing).
+    std::string stored_layout() const {
+        const std::lock_guard<std::mutex> lock(m_state->mutex);
+        const detail::redis::Reply got = run(detail::redis::Command().arg("GET").arg(layout_key()));
+        if (got->type == REDIS_REPLY_ERROR) throw RedisError("RedisStorage: GET refused by " + where() + error_text(*got));
+        return got->type == REDIS_REPLY_STRING ? std::string(detail::redis::text(*got)) : std::string();
+    }
 
     static RedisOptions checked(RedisOptions o) {
         if (o.prefix.find_first_of("{}") != std::string::npos)
@@ -764,11 +868,16 @@ private:
         if (m_options.db != 0) expect_ok(c.command(detail::redis::Command().arg("SELECT").arg(m_options.db)), "SELECT");
         m_state->sha.clear(); // perhaps a restarted server: load the script again when needed
         if (m_state->layout_checked) return;
-        const std::string layout = "mqtt_presence-redis 1 buckets=" + std::to_string(m_options.buckets);
-        const detail::redis::Reply set = c.command(detail::redis::Command().arg("SET").arg(layout_key()).arg(layout).arg("NX"));
-        expect_ok(set, "SET");
-        const detail::redis::Reply got = c.command(detail::redis::Command().arg("GET").arg(layout_key()));
+        const std::string layout = layout_head() + std::to_string(m_options.buckets);
+        // Read first: a Redis at its memory limit refuses every SET, even one that would change
+        // nothing, and a prefix in use already holds its layout.
+        detail::redis::Reply got = c.command(detail::redis::Command().arg("GET").arg(layout_key()));
         expect_ok(got, "GET");
+        if (got->type == REDIS_REPLY_NIL) {
+            expect_ok(c.command(detail::redis::Command().arg("SET").arg(layout_key()).arg(layout).arg("NX")), "SET");
+            got = c.command(detail::redis::Command().arg("GET").arg(layout_key()));
+            expect_ok(got, "GET");
+        }
         if (got->type != REDIS_REPLY_STRING || detail::redis::text(*got) != layout) {
             const std::string found = got->type == REDIS_REPLY_STRING ? std::string(detail::redis::text(*got)) : "(nothing)";
             c.reset();
