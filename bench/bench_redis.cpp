@@ -361,22 +361,6 @@ Timing run_consumers(const mqtt_presence::RedisOptions& options, const std::vect
 // redis-benchmark
 // ---------------------------------------------------------------------------------------------
 
-std::optional<std::string> find_program(const std::string& name) {
-    std::vector<std::string> dirs;
-    const char* path = std::getenv("PATH");
-    for (std::string rest = path ? path : ""; !rest.empty();) {
-        const std::size_t colon = rest.find(':');
-        dirs.push_back(rest.substr(0, colon));
-        rest = colon == std::string::npos ? "" : rest.substr(colon + 1);
-    }
-    dirs.insert(dirs.end(), {"/usr/bin", "/usr/local/bin"});
-    for (const std::string& dir : dirs) {
-        const std::string candidate = dir + "/" + name;
-        if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    return std::nullopt;
-}
-
 // Requests per second of `redis-benchmark -t set -n 200000 -q [-P pipeline]`; 0 if it fails.
 double redis_benchmark_set(const std::string& program, const std::string& host, int port, int pipeline) {
     std::string command = "'" + program + "' -h " + host + " -p " + std::to_string(port) + " -t set -n 200000 -q";
@@ -472,7 +456,7 @@ int run(int argc, char** argv) {
     for (Configuration& c : configurations)
         for (const auto& part : c.parts) c.events += part.size();
 
-    const std::optional<std::string> redis_benchmark = find_program("redis-benchmark");
+    const std::optional<std::string> redis_benchmark = test_support::find_program("redis-benchmark");
     std::vector<double> set_rates, set_p16_rates;
 
     const std::string load_before = mqtt_presence::bench::load_average();

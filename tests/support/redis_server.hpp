@@ -37,8 +37,9 @@
 
 namespace test_support {
 
-/// The path of redis-server: from $PATH, else /usr/bin, /usr/sbin, /usr/local/bin; nullopt if none.
-inline std::optional<std::string> find_redis_server() {
+/// The path of the program `name` (e.g. redis-server, redis-benchmark): from $PATH, else
+/// /usr/bin, /usr/sbin, /usr/local/bin; nullopt if none.
+inline std::optional<std::string> find_program(const std::string& name) {
     std::vector<std::string> dirs;
     const char* path = std::getenv("PATH");
     for (std::string rest = path ? path : ""; !rest.empty();) {
@@ -48,12 +49,15 @@ inline std::optional<std::string> find_redis_server() {
     }
     dirs.insert(dirs.end(), {"/usr/bin", "/usr/sbin", "/usr/local/bin"});
     for (const auto& dir : dirs) {
-        const std::string candidate = dir + "/redis-server";
+        const std::string candidate = dir + "/" + name;
         struct stat st {};
         if (!dir.empty() && ::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(candidate.c_str(), X_OK) == 0) return candidate;
     }
     return std::nullopt;
 }
+
+/// The path of redis-server, or nullopt.
+inline std::optional<std::string> find_redis_server() { return find_program("redis-server"); }
 
 struct RedisServerConfig {
     bool appendonly = false;

@@ -15,13 +15,13 @@
 // run). Why this rather than WATCH/MULTI/EXEC:
 //  * the rules stay in C++, in one place (a script cannot run them; it only compares and sets);
 //  * WATCH is per connection and one EXEC covers everything watched, so one conflicting client
-//    would abort a whole batch; a script per client lets a batch of many clients go in one
+//    would abort a whole batch; a compare per client lets a batch of many clients go in one
 //    pipelined round trip and retries only the clients that conflicted;
 //  * the counts and the edge stream change in the same atomic step as the record, so they can
 //    never disagree with the records, whoever dies when.
-// Comparing whole encoded records (about 45 bytes) rather than a version number is exact: the
-// rules' result depends only on the record, so a record that went A → B → A meanwhile still
-// gives the right answer.
+// Comparing whole encoded records (45 bytes for one channel, 30 more per further channel) rather
+// than a version number is exact: the rules' result depends only on the record, so a record that
+// went A → B → A meanwhile still gives the right answer.
 //
 // Key layout (Redis Cluster-ready: every command touches the keys of one bucket, which share a
 // hash tag and so one slot). A client belongs to bucket FNV-1a-64(client id) mod `buckets`:
