@@ -767,3 +767,129 @@ TEST_CASE("rule 12: the rules tell which channel each edge is about", "[rules][r
     CHECK(both.first.went_offline());
     CHECK((both.second == ch_a || both.second == ch_b));
 }
+
+TEST_CASE("rule 13: a reused connection key starts a newer connection only when set", "[rules][rule13]") {
+    Options reuse;
+    reuse.key_reuse_gap_ms = 10 * minute;
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0), reuse).went_online());
+    REQUIRE(apply(r, tcpclean(ch_a, t0 + minute), reuse).went_offline());
+
+    SECTION("a connect on the key an hour after its close is a new connection") {
+        const Outcome out = apply(r, connect(ch_a, t0 + hour), reuse);
+        CHECK(out.went_online());
+        CHECK(out.transition_ms == t0 + hour);
+        CHECK(r.find(ch_a)->connect_ms == t0 + hour);
+        CHECK(r.closed_through_ms == t0 + minute); // the old connection's times stay covered
+        SECTION("late copies of the old connection's events change nothing") {
+            const std::string before = snapshot(r);
+            CHECK(apply(r, tcpclean(ch_a, t0 + minute), reuse).status == Status::stale);
+            CHECK(apply(r, connect(ch_a, t0), reuse).status == Status::stale);
+            CHECK(snapshot(r) == before);
+            CHECK(r.online());
+        }
+        SECTION("its own close closes it") {
+            CHECK(apply(r, tcpclean(ch_a, t0 + 2 * hour), reuse).went_offline());
+        }
+    }
+    SECTION("the new connection's close arriving before its connect is remembered") {
+        CHECK(apply(r, tcpclean(ch_a, t0 + 2 * hour), reuse).status == Status::applied);
+        CHECK_FALSE(r.online());
+        const Outcome late = apply(r, connect(ch_a, t0 + hour), reuse);
+        CHECK(late.transition == Transition::none); // it arrives closed
+        CHECK_FALSE(r.online());
+        CHECK(apply(r, tcpclean(ch_a, t0 + 2 * hour), reuse).status == Status::duplicate);
+    }
+    SECTION("without the option the key is one channel: the later connect is a duplicate") {
+        ClientRecord plain;
+        (void)run(plain, {connect(ch_a, t0), tcpclean(ch_a, t0 + minute)});
+        CHECK(apply(plain, connect(ch_a, t0 + hour), {}).status == Status::duplicate);
+        CHECK_FALSE(plain.online());
+    }
+}
+
+TEST_CASE("rule 13: within the gap events on a key are one connection", "[rules][rule13]") {
+    Options reuse;
+    reuse.key_reuse_gap_ms = 10 * minute;
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0), reuse).went_online());
+    SECTION("a close stamped a little before its connect still closes it (rule 7)") {
+        CHECK(apply(r, tcpclean(ch_a, t0 - 5 * minute), reuse).went_offline());
+        CHECK(apply(r, connect(ch_a, t0 + 5 * minute), reuse).status == Status::duplicate);
+    }
+    SECTION("an open connection whose close was lost gives its key to the next one") {
+        const Outcome again = apply(r, connect(ch_a, t0 + hour), reuse);
+        CHECK(again.transition == Transition::none); // online throughout
+        CHECK(r.find(ch_a)->connect_ms == t0 + hour);
+        CHECK(r.open_channels() == 1);
+        CHECK(apply(r, tcpclean(ch_a, t0 + hour + 5 * minute), reuse).went_offline());
+    }
+    SECTION("a real close replaces an estimated one however late it comes") {
+        REQUIRE(apply(r, connect(ch_b, t0 + 2 * hour), reuse).transition == Transition::none); // takes ch_a over
+        REQUIRE(r.find(ch_a)->close_cause == Cause::takeover);
+        CHECK(apply(r, tcpclean(ch_a, t0 + 5 * hour), reuse).status == Status::applied);
+        CHECK(r.find(ch_a)->close_cause == Cause::tcpclean);
+        CHECK(r.find(ch_a)->connect_ms == t0); // the same channel, not a newer one
+        CHECK(r.online());
+    }
+}
+
+TEST_CASE("rule 14: a close that names no connection", "[rules][rule14]") {
+    const auto keyless = [](EventType type, std::int64_t t) {
+        Event e = tcpclean("", t);
+        e.type = type;
+        return e;
+    };
+    SECTION("a connect must name its connection, a close need not") {
+        CHECK(validate(connect("", t0)) == "channel_id is empty");
+        CHECK(validate(keyless(EventType::tcpclean, t0)).empty());
+        CHECK(validate(keyless(EventType::disconnect, t0)).empty());
+    }
+    ClientRecord r;
+    REQUIRE(apply(r, connect(ch_a, t0), {}).went_online());
+    REQUIRE(apply(r, connect(ch_b, t0 + 10 * second), {}).transition == Transition::none); // within the tolerance
+    REQUIRE(r.open_channels() == 2);
+    SECTION("a tcpclean closes every connection started at or before it") {
+        const Outcome out = apply(r, keyless(EventType::tcpclean, t0 + 20 * second), {});
+        CHECK(out.went_offline());
+        CHECK(out.cause == Cause::tcpclean);
+        CHECK(out.transition_ms == t0 + 20 * second);
+        CHECK(r.find(ch_a)->close_cause == Cause::tcpclean);
+        CHECK(r.find(ch_b)->close_cause == Cause::tcpclean);
+        CHECK(r.closed_through_ms == t0 + 20 * second);
+        SECTION("a connect at or before it arriving later arrives closed") {
+            const Outcome late = apply(r, connect(ch_c, t0 + 15 * second), {});
+            CHECK(late.status == Status::behind_watermark);
+            CHECK_FALSE(r.online());
+        }
+        SECTION("a copy changes nothing") {
+            const std::string before = snapshot(r);
+            CHECK(apply(r, keyless(EventType::tcpclean, t0 + 20 * second), {}).status == Status::duplicate);
+            CHECK(snapshot(r) == before);
+        }
+        SECTION("a connection started after it opens") {
+            CHECK(apply(r, connect(ch_c, t0 + 30 * second), {}).went_online());
+        }
+    }
+    SECTION("a connection started after it stays open") {
+        REQUIRE(apply(r, connect(ch_c, t0 + 90 * second), {}).transition == Transition::none); // takes a and b over
+        const Outcome out = apply(r, keyless(EventType::tcpclean, t0 + 80 * second), {});
+        CHECK(out.transition == Transition::none);
+        CHECK(r.find(ch_c)->open());
+    }
+    SECTION("a disconnect closes nothing: its session was taken over by a newer connection") {
+        Options closing;
+        closing.close_on_disconnect = true;
+        const std::string before = snapshot(r);
+        CHECK(apply(r, keyless(EventType::disconnect, t0 + 20 * second), {}).status == Status::stale);
+        CHECK(apply(r, keyless(EventType::disconnect, t0 + 20 * second), closing).status == Status::stale);
+        CHECK(snapshot(r) == before);
+        CHECK(r.online());
+    }
+    SECTION("a tcpclean ends a reconcile's synthetic channel that it covers") {
+        ClientRecord s;
+        REQUIRE(reconcile(s, true, t0, {}).went_online());
+        CHECK(apply(s, keyless(EventType::tcpclean, t0 + second), {}).went_offline());
+        CHECK(s.channels.empty());
+    }
+}

@@ -92,7 +92,9 @@ namespace detail {
 /// O(length of the ids); the rules call it before touching any state.
 [[nodiscard]] inline std::string_view validate(const Event& event) noexcept {
     if (auto why = detail::check_id(event.client_id, true); !why.empty()) return why;
-    if (auto why = detail::check_id(event.channel_id, false); !why.empty()) return why;
+    // A close may name no connection (an empty channel id: rule 14); a connect must name one.
+    if (!event.channel_id.empty() || event.type == EventType::connect)
+        if (auto why = detail::check_id(event.channel_id, false); !why.empty()) return why;
     if (to_string(event.type).empty()) return "type is not a known event type";
     if (event.time_ms < 0) return "time_ms is negative";
     if (event.time_ms > max_time_ms) return "time_ms is after the year 9999";

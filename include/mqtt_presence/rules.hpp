@@ -43,6 +43,14 @@ struct Options {
     std::uint32_t max_tombstones = 32;
     /// Maintenance (prune): a client offline and silent for this long is forgotten entirely.
     std::int64_t forget_offline_after_ms = 7LL * 24 * 3600 * 1000;
+    /// Rule 13: connection keys that a broker reuses (AWS IoT's versionNumber starts again at 0
+    /// after about an hour offline). When set, an event on a key more than this long before the
+    /// connect of the connection holding that key belongs to an older connection, and a connect
+    /// (or a real close) more than this long after everything known of it starts a newer one.
+    /// It must exceed the broker's clock inaccuracy (AWS: ±2 minutes) and stay below its reuse
+    /// period: aws_iot_options() sets 10 minutes. 0 (the default): keys are never reused, and an
+    /// event applies to its own channel however far apart the times are (rule 7).
+    std::int64_t key_reuse_gap_ms = 0;
 };
 
 /// The largest value of Options::max_open_channels and Options::max_tombstones.
@@ -57,6 +65,8 @@ inline constexpr std::uint32_t max_channel_cap = 1000;
         return "takeover_tolerance_ms must be between 0 and ten years";
     if (options.forget_offline_after_ms < 0 || options.forget_offline_after_ms > ten_years_ms)
         return "forget_offline_after_ms must be between 0 and ten years";
+    if (options.key_reuse_gap_ms < 0 || options.key_reuse_gap_ms > ten_years_ms)
+        return "key_reuse_gap_ms must be between 0 and ten years";
     if (options.max_open_channels < 1 || options.max_open_channels > max_channel_cap)
         return "max_open_channels must be between 1 and 1000";
     if (options.max_tombstones < 1 || options.max_tombstones > max_channel_cap)
@@ -404,10 +414,47 @@ inline Channel make_channel(const Event& event, const Channel::KeyProbe& key) {
     return ch;
 }
 
+// Rule 13: which connection holding the channel's key an event at `t` is about.
+enum class KeyEra : std::uint8_t { same, older, newer };
+
+// older: more than the gap before the connect of the connection holding the key. newer: a
+// connect more than the gap after everything known of it, or a real close more than the gap
+// after a connection that a real close (not an estimate: a takeover, reconcile or expiry,
+// which the real close replaces) already ended, or whose connect was never seen.
+inline KeyEra key_era(const Channel& ch, std::int64_t t, bool is_connect, const Options& options) noexcept {
+    const std::int64_t gap = options.key_reuse_gap_ms;
+    if (gap == 0 || ch.synthetic) return KeyEra::same;
+    if (ch.connected() && t < ch.connect_ms - gap) return KeyEra::older;
+    if (t <= ch.latest_ms() + gap) return KeyEra::same;
+    if (is_connect) return ch.connected() || ch.closed() ? KeyEra::newer : KeyEra::same;
+    const bool really_closed = ch.close_cause == Cause::tcpclean || ch.close_cause == Cause::disconnect;
+    return really_closed || (ch.closed() && !ch.connected()) ? KeyEra::newer : KeyEra::same;
+}
+
+// Rule 13: the connection that held a reused key is over: closed at `t` if still open (its
+// close was lost), then forgotten as a dropped tombstone is, the watermark covering its times.
+inline void retire_key(ClientRecord& record, Channel* ch, std::int64_t t, Step& step) noexcept {
+    const std::int64_t covered = ch->latest_ms(); // its own times, not the close noted below
+    if (ch->open()) close_channel(*ch, t, Cause::takeover, step);
+    record.closed_through_ms = std::max<std::int64_t>(record.closed_through_ms, covered);
+    record.channels.erase(ch);
+}
+
 inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, const Channel::KeyProbe& key,
                          const Options& options, Step& step) {
     const std::int64_t t = event.time_ms;
     Status status = Status::applied;
+    if (ch != nullptr) {
+        switch (key_era(*ch, t, true, options)) {
+        case KeyEra::older: return Status::stale;
+        case KeyEra::newer:
+            record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
+            retire_key(record, record.find(key), t, step);       // (reserve may have moved it)
+            ch = nullptr;
+            break;
+        case KeyEra::same: break;
+        }
+    }
     if (ch != nullptr) {
         if (ch->connected()) return Status::duplicate; // rule 5: one connect per channel
         // The close (or disconnect) came first. Rule 3: if closed, it arrives closed.
@@ -461,6 +508,17 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
     const bool closes = is_tcpclean || options.close_on_disconnect;
     const Cause cause = is_tcpclean ? Cause::tcpclean : Cause::disconnect;
     if (ch != nullptr) {
+        switch (key_era(*ch, t, false, options)) {
+        case KeyEra::older: return Status::stale;
+        case KeyEra::newer:
+            record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
+            retire_key(record, record.find(key), t, step);       // (reserve may have moved it)
+            ch = nullptr;
+            break;
+        case KeyEra::same: break;
+        }
+    }
+    if (ch != nullptr) {
         if (is_tcpclean ? ch->close_cause == Cause::tcpclean : ch->disconnect_ms != no_time)
             return Status::duplicate; // rule 5
         if (!is_tcpclean) ch->disconnect_ms = t;
@@ -504,6 +562,29 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
     return Status::applied;
 }
 
+// Rule 14: a close that names no connection (an empty channel id; EMQX before 5.8.6 sends its
+// disconnects so). A tcpclean at `t` ends the connection that was live at `t`: it closes every
+// connection that started at or before `t` (in MQTT only the newest of them can still have
+// been live), and raises the watermark to `t` so that such a connect arriving later arrives
+// closed. A disconnect names a session that a newer connection took over: it closes nothing.
+inline Status on_keyless_close(ClientRecord& record, const Event& event, Step& step) noexcept {
+    if (event.type != EventType::tcpclean) return Status::stale;
+    const std::int64_t t = event.time_ms;
+    bool changed = false;
+    for (std::size_t i = record.channels.size(); i-- > 0;) {
+        Channel& ch = record.channels[i];
+        if (!ch.open() || ch.connect_ms > t) continue;
+        close_channel(ch, t, Cause::tcpclean, step);
+        if (ch.synthetic) record.channels.erase(&ch); // it stood for the connection now closed
+        changed = true;
+    }
+    if (t > record.closed_through_ms) {
+        record.closed_through_ms = t;
+        changed = true;
+    }
+    return changed ? Status::applied : Status::duplicate;
+}
+
 // Turns the before/after states into the outcome's transition (rule 12); on a flip, tells
 // `channel` (if given) which channel it is about.
 inline Outcome finish(ClientRecord& record, Status status, const Step& step, EdgeChannel* channel = nullptr) noexcept {
@@ -545,9 +626,10 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     Step step;
     step.was_online = record.online();
     const Channel::KeyProbe key(event.channel_id); // encoded once
-    Channel* ch = record.find(key);
-    const Status status = event.type == EventType::connect ? on_connect(record, ch, event, key, options, step)
-                                                           : on_close(record, ch, event, key, options, step);
+    Channel* ch = event.channel_id.empty() ? nullptr : record.find(key);
+    const Status status = event.channel_id.empty()                ? on_keyless_close(record, event, step)
+                          : event.type == EventType::connect ? on_connect(record, ch, event, key, options, step)
+                                                             : on_close(record, ch, event, key, options, step);
     if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
         (status == Status::superseded && ch == nullptr))
         return unchanged(status);
