@@ -1,21 +1,41 @@
-// mqtt_presence_replay: replays a dump of Alibaba Cloud MQTT lifecycle events and reports who is
-// online at the end, so that an operator can rebuild state after an outage, check a consumer
-// against a captured stream, or measure the ingest rate on real data.
+// mqtt_presence_replay: replays a dump of MQTT broker lifecycle events (Alibaba Cloud MQTT, AWS IoT
+// Core, EMQX or Azure Event Grid MQTT) and reports who is online at the end, so that an operator
+// can rebuild state after an outage, check a consumer against a captured stream, or measure the
+// ingest rate on real data.
 //
-//   mqtt_presence_replay [--online-out FILE] [--threads N] [--parser NAME] [options] [FILE ...]
+//   mqtt_presence_replay [--format NAME] [--online-out FILE] [--threads N] [--parser NAME]
+//                        [options] [FILE ...]
 //
 //   mqtt_presence_replay --online-out online.txt events-*.jsonl
 //   zcat dump.jsonl.gz | mqtt_presence_replay --quiet --threads 2
+//   mqtt_presence_replay --format emqx --online-out online.txt emqx-events.jsonl
 //   mqtt_presence_replay --snapshot-out day1.snap day1.jsonl
 //   mqtt_presence_replay --snapshot-in day1.snap --group-counts day2.jsonl
 //
-// Input: JSON Lines, one Alibaba event per line, e.g.
-//   {"clientId":"GID_XXX@@@dev1","time":1570795200000,"eventType":"connect",
-//    "channelId":"2b9b1281046046faafe5e0b458e4a1b2","clientIp":"192.0.2.7:13222"}
+// Input: JSON Lines, one event per line, in the format named by --format (default alibaba):
+//   alibaba        Alibaba Cloud MQTT (parse_alibaba_event), e.g.
+//     {"clientId":"GID_XXX@@@dev1","time":1570795200000,"eventType":"connect",
+//      "channelId":"2b9b1281046046faafe5e0b458e4a1b2","clientIp":"192.0.2.7:13222"}
+//   aws-iot        AWS IoT Core lifecycle events (parse_aws_iot_event; the store's options are
+//                  aws_iot_options(): versionNumbers reused after an hour offline), e.g.
+//     {"clientId":"c1","timestamp":1573002230757,"eventType":"connected",
+//      "sessionIdentifier":"a4666d2a7d844ae4ac5d7b38c9cb7967",
+//      "principalIdentifier":"12345678901234567890123456789012","ipAddress":"192.0.2.0","versionNumber":0}
+//   emqx           EMQX client events, from the rule engine, a webhook or $SYS (parse_emqx_event), e.g.
+//     {"event":"client.connected","clientid":"c1","connected_at":1645003578000,
+//      "peername":"192.0.2.1:5000","timestamp":1645003578001,"node":"emqx@127.0.0.1"}
+//   azure-eg-mqtt  Azure Event Grid MQTT session events, as CloudEvents or in the Event Grid schema
+//                  (parse_azure_eg_mqtt_event), e.g.
+//     {"specversion":"1.0","type":"Microsoft.EventGrid.MQTTClientSessionConnected",
+//      "time":"2024-01-01T00:00:00.000Z","subject":"clients/dev1/sessions/c1",...,
+//      "data":{"clientAuthenticationName":"dev1","clientSessionName":"c1","sequenceNumber":1,...}}
+// The format's adapter (<mqtt_presence/json.hpp>) decides which client and which connection an
+// event is about; everything after it is the same for every format.
 // Files are replayed in the order given into one state; no FILE, or "-", reads standard input.
 // Input is streamed, so a dump of any size fits; a line longer than 1 MiB is rejected. CRLF
 // line ends are accepted and whitespace-only lines are ignored. A bad line (not JSON, a missing
-// or mistyped field, an unknown event type, an absurd time) is reported on standard error as
+// or mistyped field, an unknown event type, an absurd time: whatever the format's adapter
+// refuses, in its words) is reported on standard error as
 // "mqtt_presence_replay: FILE:LINE: reason", counted as rejected and skipped; after 100 such
 // reports the rest are only counted (--quiet: only counted).
 //
@@ -27,22 +47,25 @@
 // replayed in parts; a damaged or unreadable snapshot is refused before anything is replayed, with
 // a message naming the file and the problem, and exit status 1. --snapshot-out FILE saves the state
 // at the end, atomically (a failure leaves a previous FILE as it was); its metadata records the
-// inputs and the number of lines replayed. --group-counts adds "groups" to the summary: the
+// inputs, their format and the number of lines replayed. --group-counts adds "groups" to the summary: the
 // number of online clients per Group ID (the text before "@@@"; "" for ids without one).
 //
-// Parser: --parser simdjson (AlibabaSimdjsonParser, <mqtt_presence/simdjson.hpp>; the default when
-// the tool was built with simdjson) or --parser nlohmann (parse_alibaba_event,
-// <mqtt_presence/json.hpp>). Both accept exactly the same lines and word every refusal the same,
-// so the summary (but for its timings and "parser") and the reports do not depend on the choice.
-// Naming a parser the tool was built without is a command-line error.
+// Parser: for --format alibaba, --parser simdjson (AlibabaSimdjsonParser,
+// <mqtt_presence/simdjson.hpp>; the default when the tool was built with simdjson) or --parser
+// nlohmann (parse_alibaba_event, <mqtt_presence/json.hpp>). Both accept exactly the same lines
+// and word every refusal the same, so the summary (but for its timings and "parser") and the
+// reports do not depend on the choice. The other formats have only their nlohmann adapter: it is
+// their default, and --parser simdjson with them is a command-line error, as is naming a parser
+// the tool was built without.
 //
 // Output: one JSON object on one line on standard output, e.g.
 //   {"events":17,"applied":15,"duplicates":2,"refused":0,"rejected":0,...,"events_per_sec":...}
 // where events (non-blank lines) = applied + duplicates + refused + rejected, and applied
 // counts every event that was accepted and not a duplicate (superseded, behind_watermark and
 // stale included; they are also given on their own). seconds is the wall time of reading,
-// parsing and ingesting, and events_per_sec events / seconds; "parser" names the parser used. --online-out FILE also writes the online client ids, sorted bytewise,
-// one per line. With --snapshot-in, clients and online count the loaded clients too, while the
+// parsing and ingesting, and events_per_sec events / seconds; "parser" names the parser used and
+// "format" the input format. --online-out FILE also writes the online client ids, sorted
+// bytewise, one per line. With --snapshot-in, clients and online count the loaded clients too, while the
 // other counts are of this run's lines. On a terminal, standard error shows the progress of a
 // long replay.
 //
@@ -96,6 +119,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -155,12 +179,23 @@ constexpr std::size_t batch_bytes = std::size_t{64} << 10;
 constexpr std::size_t batches_per_worker = 4;
 
 constexpr const char* usage_text =
-    "usage: mqtt_presence_replay [--online-out FILE] [--threads N] [--parser NAME] [options] [FILE ...]\n"
+    "usage: mqtt_presence_replay [--format NAME] [--online-out FILE] [--threads N] [--parser NAME]\n"
+    "                            [options] [FILE ...]\n"
     "\n"
-    "Replays Alibaba Cloud MQTT lifecycle events (JSON Lines: connect, disconnect, tcpclean)\n"
-    "and prints a one-line JSON summary. With no FILE, or when FILE is -, reads standard input.\n"
+    "Replays MQTT broker lifecycle events (JSON Lines, one event per line) and prints a one-line\n"
+    "JSON summary. With no FILE, or when FILE is -, reads standard input.\n"
     "\n"
     "options:\n"
+    "  --format NAME              the input format (default alibaba):\n"
+    "                               alibaba        Alibaba Cloud MQTT (connect, disconnect,\n"
+    "                                              tcpclean)\n"
+    "                               aws-iot        AWS IoT Core lifecycle events (connected,\n"
+    "                                              disconnected); versionNumbers reused after\n"
+    "                                              an hour offline are told apart (rule 13)\n"
+    "                               emqx           EMQX client.connected, client.disconnected\n"
+    "                                              (rule engine, webhook or $SYS messages)\n"
+    "                               azure-eg-mqtt  Azure Event Grid MQTT MQTTClientSessionConnected,\n"
+    "                                              ...Disconnected (CloudEvents or Event Grid schema)\n"
     "  --online-out FILE          write the online client ids, sorted, one per line\n"
     "  --threads N                parse and ingest on N threads (default 1); nearby lines then\n"
     "                             race: the final state (clients, online, --online-out) is that\n"
@@ -174,11 +209,14 @@ constexpr const char* usage_text =
     "  --parser NAME              the JSON parser, simdjson or nlohmann: both accept the same\n"
     "                             lines and report the same errors (default: "
 #ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
-    "simdjson)\n"
+    "simdjson"
 #else
     "nlohmann;\n"
-    "                             this build has no simdjson)\n"
+    "                             this build has no simdjson"
 #endif
+    ").\n"
+    "                             simdjson reads only --format alibaba: the other formats are\n"
+    "                             read with nlohmann\n"
     "  --redis ADDRESS            keep the state in Redis, shared with every process using the\n"
     "                             same ADDRESS and prefix: HOST:PORT[/PREFIX] ([IPv6]:PORT too)\n"
     "                             or unix:PATH; the prefix goes before every key (default\n"
@@ -212,6 +250,27 @@ constexpr const char* usage_text =
 
 enum class ParserName { nlohmann, simdjson };
 
+// --format: the broker whose lifecycle messages the input holds, each read by its own adapter.
+enum class Format { alibaba, aws_iot, emqx, azure_eg_mqtt };
+
+struct FormatName {
+    Format format;
+    std::string_view name; // as --format and the summary's "format" give it
+};
+constexpr FormatName format_names[] = {
+    {Format::alibaba, "alibaba"},
+    {Format::aws_iot, "aws-iot"},
+    {Format::emqx, "emqx"},
+    {Format::azure_eg_mqtt, "azure-eg-mqtt"},
+};
+constexpr std::string_view format_list = "alibaba, aws-iot, emqx or azure-eg-mqtt";
+
+std::string_view format_name(Format format) {
+    for (const FormatName& known : format_names)
+        if (known.format == format) return known.name;
+    return "?";
+}
+
 #ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
 constexpr ParserName default_parser = ParserName::simdjson;
 #else
@@ -242,7 +301,9 @@ struct Config {
     bool group_counts = false;
     bool quiet = false;
     std::size_t threads = 1;
+    Format format = Format::alibaba;
     ParserName parser = default_parser;
+    bool parser_given = false; // --parser named one; else each format has its default
     std::vector<std::string> files;
 };
 
@@ -315,6 +376,10 @@ std::string parse_redis_address(std::string_view text, RedisTarget& target) {
 
 // The options that only make sense together: "" when they do, else why not.
 std::string check_combinations(const Config& config) {
+    if (config.format != Format::alibaba && config.parser_given && config.parser == ParserName::simdjson)
+        return "option --parser simdjson reads only --format alibaba; --format " +
+               std::string(format_name(config.format)) +
+               " is read with nlohmann (drop --parser, or give --parser nlohmann)";
     const RedisTarget& redis = config.redis;
     if (!redis.wanted) {
         if (redis.prefix_option) return "option --redis-prefix needs --redis";
@@ -378,7 +443,7 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             has_value = true;
         }
         const bool redis_option = name == "--redis" || name == "--redis-prefix" || name == "--redis-buckets";
-        const bool known = name == "--online-out" || name == "--threads" || name == "--parser" ||
+        const bool known = name == "--online-out" || name == "--threads" || name == "--parser" || name == "--format" ||
                            name == "--takeover-tolerance-ms" || name == "--retention-ms" || name == "--snapshot-in" ||
                            name == "--snapshot-out" || redis_option;
         if (!known) {
@@ -429,7 +494,18 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
             config.redis.prefix_option = true;
             continue;
         }
+        if (name == "--format") {
+            const auto known_format = std::find_if(std::begin(format_names), std::end(format_names),
+                                                   [&](const FormatName& f) { return f.name == value; });
+            if (known_format == std::end(format_names)) {
+                complain("option --format needs " + std::string(format_list) + ", got \"" + std::string(value) + "\"");
+                return ArgsResult::error;
+            }
+            config.format = known_format->format;
+            continue;
+        }
         if (name == "--parser") {
+            config.parser_given = true;
             if (value == "nlohmann") {
                 config.parser = ParserName::nlohmann;
             } else if (value == "simdjson") {
@@ -475,6 +551,10 @@ ArgsResult parse_args(int argc, char** argv, Config& config) {
         complain(why);
         return ArgsResult::error;
     }
+    // The other formats have only their nlohmann adapter.
+    if (config.format != Format::alibaba) config.parser = ParserName::nlohmann;
+    // AWS IoT reuses its connection keys (versionNumber) after about an hour offline: rule 13.
+    if (config.format == Format::aws_iot) config.options = mqtt_presence::aws_iot_options(config.options);
     if (config.files.empty()) config.files.emplace_back("-");
     return ArgsResult::run;
 }
@@ -564,17 +644,44 @@ private:
     Clock::time_point m_last_progress{};
 };
 
-// The two ways to read a line: parser(text, event, error) -> bool, and a name for the summary.
+// The ways to read a line: parser(text, event, error) -> bool, with the names of the parser and
+// of the format for the summary. One per format and parser.
 struct NlohmannParser {
     static constexpr const char* name = "nlohmann";
+    static constexpr Format format = Format::alibaba;
     bool operator()(std::string_view text, mqtt_presence::Event& event, std::string& error) {
         return mqtt_presence::parse_alibaba_event(text, event, error);
+    }
+};
+
+struct AwsIotParser {
+    static constexpr const char* name = "nlohmann";
+    static constexpr Format format = Format::aws_iot;
+    bool operator()(std::string_view text, mqtt_presence::Event& event, std::string& error) {
+        return mqtt_presence::parse_aws_iot_event(text, event, error);
+    }
+};
+
+struct EmqxParser {
+    static constexpr const char* name = "nlohmann";
+    static constexpr Format format = Format::emqx;
+    bool operator()(std::string_view text, mqtt_presence::Event& event, std::string& error) {
+        return mqtt_presence::parse_emqx_event(text, event, error);
+    }
+};
+
+struct AzureEgMqttParser {
+    static constexpr const char* name = "nlohmann";
+    static constexpr Format format = Format::azure_eg_mqtt;
+    bool operator()(std::string_view text, mqtt_presence::Event& event, std::string& error) {
+        return mqtt_presence::parse_azure_eg_mqtt_event(text, event, error);
     }
 };
 
 #ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
 struct SimdjsonParser {
     static constexpr const char* name = "simdjson";
+    static constexpr Format format = Format::alibaba;
     bool operator()(std::string_view text, mqtt_presence::Event& event, std::string& error) {
         return parser.parse(text, event, error);
     }
@@ -935,7 +1042,7 @@ private:
 
 template <class Store>
 nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::uint64_t rejected, double wall_seconds,
-                               const char* parser, bool group_counts) {
+                               const char* parser, Format format, bool group_counts) {
     const mqtt_presence::Counters c = store.counters();
     nlohmann::ordered_json out;
     out["events"] = events;
@@ -961,6 +1068,7 @@ nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::ui
     out["events_per_sec"] = seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(events) / wall_seconds + 0.5)
                                         : std::uint64_t{0};
     out["parser"] = parser;
+    out["format"] = format_name(format);
     return out;
 }
 
@@ -1016,6 +1124,7 @@ bool save_snapshot(const Config& config, const Store& store, std::uint64_t event
     metadata["written_by"] = program;
     metadata["snapshot_in"] = config.snapshot_in;
     metadata["inputs"] = config.files;
+    metadata["format"] = format_name(config.format);
     metadata["events"] = events;
     try {
         (void)store.save_snapshot_file(config.snapshot_out, metadata.dump());
@@ -1101,7 +1210,7 @@ int replay(const Config& config, Reporter& reporter, const Store& store, Sink& s
         if (!config.online_out.empty() && !write_online(config.online_out, online_ids(store))) status = 1;
         if (!config.snapshot_out.empty() && !save_snapshot(config, store, reader.events())) status = 1;
         line = summary(store, reader.events(), reader.rejected() + sink.rejected(), seconds, Parser::name,
-                       config.group_counts)
+                       Parser::format, config.group_counts)
                    .dump();
     } catch (const RedisFailure& e) {
         complain(std::string("Redis failed after the replay, reading the shared state: ") + e.what());
@@ -1198,6 +1307,12 @@ int run(int argc, char** argv) {
     }
 
     Reporter reporter(config.quiet, MQTT_PRESENCE_REPLAY_ISATTY(stderr));
+    switch (config.format) {
+    case Format::aws_iot: return run_with<AwsIotParser>(config, reporter);
+    case Format::emqx: return run_with<EmqxParser>(config, reporter);
+    case Format::azure_eg_mqtt: return run_with<AzureEgMqttParser>(config, reporter);
+    case Format::alibaba: break;
+    }
 #ifdef MQTT_PRESENCE_REPLAY_SIMDJSON
     if (config.parser == ParserName::simdjson) return run_with<SimdjsonParser>(config, reporter);
 #endif

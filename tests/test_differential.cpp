@@ -293,6 +293,21 @@ TEST_CASE("differential: other store options", "[differential]") {
         scenario.delivery.online_answer_anywhere_probability = 1.0;
         scenario.prune_now_and_then = true;
     }
+    SECTION("AWS IoT keys: versions reused after an hour offline, rule 13 on") {
+        scenario.id = 8;
+        scenario.batches = 60;
+        scenario.history.versioned_keys_reset_after_ms = hour_ms;
+        scenario.store.key_reuse_gap_ms = 10 * minute_ms;
+    }
+    SECTION("AWS IoT keys in order: exactly the true flips") {
+        scenario.id = 9;
+        scenario.batches = 30;
+        scenario.history.versioned_keys_reset_after_ms = hour_ms;
+        scenario.store.key_reuse_gap_ms = 10 * minute_ms;
+        scenario.history.observable_flips = true;
+        scenario.delivery.in_order = true;
+        scenario.expect_true_flips = true;
+    }
     SECTION("in order, a 15 s tolerance") {
         scenario.id = 6;
         scenario.store.takeover_tolerance_ms = 15 * second_ms;

@@ -824,13 +824,21 @@ TEST_CASE("rule 13: within the gap events on a key are one connection", "[rules]
         CHECK(r.open_channels() == 1);
         CHECK(apply(r, tcpclean(ch_a, t0 + hour + 5 * minute), reuse).went_offline());
     }
-    SECTION("a real close replaces an estimated one however late it comes") {
+    SECTION("a close long after a closed connection's times is a newer connection's") {
         REQUIRE(apply(r, connect(ch_b, t0 + 2 * hour), reuse).transition == Transition::none); // takes ch_a over
         REQUIRE(r.find(ch_a)->close_cause == Cause::takeover);
-        CHECK(apply(r, tcpclean(ch_a, t0 + 5 * hour), reuse).status == Status::applied);
-        CHECK(r.find(ch_a)->close_cause == Cause::tcpclean);
-        CHECK(r.find(ch_a)->connect_ms == t0); // the same channel, not a newer one
+        CHECK(apply(r, disconnect(ch_a, t0 + 5 * hour), reuse).status == Status::applied);
+        CHECK_FALSE(r.find(ch_a)->connected()); // remembered for the newer connection
+        CHECK(r.closed_through_ms == t0 + 2 * hour);
+        CHECK(apply(r, connect(ch_a, t0 + 4 * hour), reuse).status == Status::applied);
+        CHECK(r.find(ch_a)->open()); // its disconnect does not close it (rule 4)
         CHECK(r.online());
+    }
+    SECTION("without the option a real close replaces an estimated one however late it comes") {
+        REQUIRE(apply(r, connect(ch_b, t0 + 2 * hour), {}).transition == Transition::none);
+        CHECK(apply(r, tcpclean(ch_a, t0 + 5 * hour), {}).status == Status::applied);
+        CHECK(r.find(ch_a)->close_cause == Cause::tcpclean);
+        CHECK(r.find(ch_a)->connect_ms == t0);
     }
 }
 

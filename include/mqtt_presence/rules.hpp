@@ -418,26 +418,52 @@ inline Channel make_channel(const Event& event, const Channel::KeyProbe& key) {
 enum class KeyEra : std::uint8_t { same, older, newer };
 
 // older: more than the gap before the connect of the connection holding the key. newer: a
-// connect more than the gap after everything known of it, or a real close more than the gap
-// after a connection that a real close (not an estimate: a takeover, reconcile or expiry,
-// which the real close replaces) already ended, or whose connect was never seen.
+// connect more than the gap after that connection's connect (a broker reuses a key only once
+// its connection is gone), or, when its connect was never seen, after its close; a close (or
+// disconnect) more than the gap after everything known of a connection already closed (an
+// estimated close included: a connection's real close follows the takeover that estimated it).
 inline KeyEra key_era(const Channel& ch, std::int64_t t, bool is_connect, const Options& options) noexcept {
     const std::int64_t gap = options.key_reuse_gap_ms;
     if (gap == 0 || ch.synthetic) return KeyEra::same;
     if (ch.connected() && t < ch.connect_ms - gap) return KeyEra::older;
-    if (t <= ch.latest_ms() + gap) return KeyEra::same;
-    if (is_connect) return ch.connected() || ch.closed() ? KeyEra::newer : KeyEra::same;
-    const bool really_closed = ch.close_cause == Cause::tcpclean || ch.close_cause == Cause::disconnect;
-    return really_closed || (ch.closed() && !ch.connected()) ? KeyEra::newer : KeyEra::same;
+    if (is_connect && ch.connected()) return t > ch.connect_ms + gap ? KeyEra::newer : KeyEra::same;
+    return ch.closed() && t > ch.latest_ms() + gap ? KeyEra::newer : KeyEra::same;
 }
 
 // Rule 13: the connection that held a reused key is over: closed at `t` if still open (its
 // close was lost), then forgotten as a dropped tombstone is, the watermark covering its times.
-inline void retire_key(ClientRecord& record, Channel* ch, std::int64_t t, Step& step) noexcept {
-    const std::int64_t covered = ch->latest_ms(); // its own times, not the close noted below
-    if (ch->open()) close_channel(*ch, t, Cause::takeover, step);
+// For a newer connect at `t` (`for_connect`), a real close or a disconnect of the old entry
+// within the gap of `t` cannot be the old connection's (a broker reuses a key only long after
+// its connection ended): they are the newer connection's, delivered before its connect, and
+// stay under the key (returned), so that the connect arrives closed. Else returns nullptr.
+// (`key` is the event's channel id: the edge, if the client goes offline by it, names the key
+// through the event, which outlives the call, not through the entry replaced here.)
+inline Channel* retire_key(ClientRecord& record, Channel* ch, std::string_view key, std::int64_t t, bool for_connect,
+                           const Options& options, Step& step) noexcept {
+    const std::int64_t recent = t - options.key_reuse_gap_ms;
+    const bool real_close = ch->close_cause == Cause::tcpclean || ch->close_cause == Cause::disconnect;
+    Channel moved;
+    moved.key = ch->key;
+    moved.address = ch->address;
+    std::int64_t covered = ch->connect_ms;
+    if (for_connect && real_close && ch->close_ms >= recent) {
+        moved.close_ms = ch->close_ms;
+        moved.close_cause = ch->close_cause;
+    } else {
+        covered = std::max<std::int64_t>(covered, ch->close_ms); // (an estimate's time too)
+    }
+    if (for_connect && ch->disconnect_ms != no_time && ch->disconnect_ms >= recent)
+        moved.disconnect_ms = ch->disconnect_ms;
+    else
+        covered = std::max<std::int64_t>(covered, ch->disconnect_ms);
+    if (ch->open()) step.note_close(t, Cause::takeover, ch->disconnect_ms != no_time, key);
     record.closed_through_ms = std::max<std::int64_t>(record.closed_through_ms, covered);
-    record.channels.erase(ch);
+    if (moved.close_ms == no_time && moved.disconnect_ms == no_time) {
+        record.channels.erase(ch);
+        return nullptr;
+    }
+    *ch = std::move(moved);
+    return ch;
 }
 
 inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, const Channel::KeyProbe& key,
@@ -449,8 +475,7 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
         case KeyEra::older: return Status::stale;
         case KeyEra::newer:
             record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
-            retire_key(record, record.find(key), t, step);       // (reserve may have moved it)
-            ch = nullptr;
+            ch = retire_key(record, record.find(key), event.channel_id, t, true, options, step); // (reserve may have moved it)
             break;
         case KeyEra::same: break;
         }
@@ -512,7 +537,7 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
         case KeyEra::older: return Status::stale;
         case KeyEra::newer:
             record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
-            retire_key(record, record.find(key), t, step);       // (reserve may have moved it)
+            (void)retire_key(record, record.find(key), event.channel_id, t, false, options, step);
             ch = nullptr;
             break;
         case KeyEra::same: break;

@@ -2,8 +2,10 @@
 # tests/replay/ (helpers in common.cmake) and checks exact results worked out by hand, or, for
 # generated streams (GEN, from support/support.cmake), the true online set; DAMAGE damages a
 # file in place (support/damage_file.cpp). HAVE_SIMDJSON says
-# whether the tool was built with --parser simdjson.
-foreach(_replay_case sample malformed sorted stdin files errors crlf limits options threads parsers snapshot groups)
+# whether the tool was built with --parser simdjson. formats: --format, the dumps of the other
+# brokers (format_*.jsonl) read by their adapters.
+foreach(_replay_case sample malformed sorted stdin files errors crlf limits options threads parsers snapshot groups
+    formats)
   add_test(NAME replay.${_replay_case}
     COMMAND "${CMAKE_COMMAND}"
       "-DREPLAY=$<TARGET_FILE:mqtt_presence_replay>"
@@ -43,4 +45,15 @@ if(TARGET mqtt_presence::redis AND TARGET mqtt_presence_with_redis)
         -P "${CMAKE_CURRENT_SOURCE_DIR}/replay/redis.cmake")
     set_tests_properties(replay.redis_${_replay_case} PROPERTIES TIMEOUT 300)
   endforeach()
+  # --format with --redis (replay/formats.cmake, which runs only its Redis part when given
+  # REDIS_PORT).
+  add_test(NAME replay.redis_formats
+    COMMAND mqtt_presence_with_redis -- "${CMAKE_COMMAND}"
+      "-DREDIS_PORT={port}"
+      "-DREPLAY=$<TARGET_FILE:mqtt_presence_replay>"
+      "-DHAVE_SIMDJSON=${MQTT_PRESENCE_HAVE_SIMDJSON}"
+      "-DEXAMPLES=${PROJECT_SOURCE_DIR}/examples/data"
+      "-DWORK=${CMAKE_CURRENT_BINARY_DIR}/replay/redis_formats"
+      -P "${CMAKE_CURRENT_SOURCE_DIR}/replay/formats.cmake")
+  set_tests_properties(replay.redis_formats PROPERTIES TIMEOUT 300)
 endif()

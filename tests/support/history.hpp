@@ -184,6 +184,11 @@ struct HistoryOptions {
     double reconcile_online_twice_probability = 0.25;
     /// Per connection: the channel id is one already used by another client of the batch.
     double shared_channel_probability = 0.02;
+    /// When set, channel ids are AWS IoT's versionNumbers: "0" for a client's first connection,
+    /// then increasing (skipping values now and then), and "0" again for a connection that comes
+    /// more than this long after every earlier connection of the client ended: keys are reused
+    /// (the store needs Options::key_reuse_gap_ms). 0: fresh ids.
+    std::int64_t versioned_keys_reset_after_ms = 0;
     /// Per connection: the channel id is not 32 lowercase hex digits.
     double odd_channel_probability = 0.12;
     /// Only losses that hide no flip, so that in-order delivery must show exactly the true
@@ -445,6 +450,21 @@ inline Published publish(Random& rng, const Timeline& t, std::size_t index, Even
         }
         const std::int64_t room = limit == unbounded ? options.takeover_drop_max_ms : limit - next.connect_ms - 1;
         conns[i].close_ms = next.connect_ms + rng.between(1, std::min(options.takeover_drop_max_ms, room));
+    }
+
+    // AWS IoT's keys: versions that start again at 0 after a long enough offline period.
+    if (options.versioned_keys_reset_after_ms > 0) {
+        std::int64_t version = 0;
+        std::int64_t ended = std::numeric_limits<std::int64_t>::min(); // latest close so far
+        for (std::size_t i = 0; i < conns.size(); ++i) {
+            if (i > 0) {
+                const bool reset = conns[i].connect_ms - ended > options.versioned_keys_reset_after_ms;
+                version = reset ? 0 : version + 1 + rng.between(0, 2);
+            }
+            conns[i].channel_id = std::to_string(version);
+            if (conns[i].close_ms) ended = std::max(ended, *conns[i].close_ms);
+            else ended = std::numeric_limits<std::int64_t>::max(); // up at the end: never reset
+        }
     }
 
     // 2. Answers of the broker's "is it online?" query (rule 8), true of the timeline at T: one
