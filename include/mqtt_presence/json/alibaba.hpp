@@ -17,72 +17,12 @@
 
 #include "../event.hpp"
 #include "alibaba_fields.hpp"
+#include "field_sax.hpp"
 
 namespace mqtt_presence {
 
 namespace detail {
 
-// nlohmann SAX handler: top level must be one object; fields at depth 1 go to AlibabaFields,
-// anything nested inside unknown fields is skipped (but must still be valid JSON).
-class AlibabaSax {
-public:
-    using number_integer_t = nlohmann::json::number_integer_t;
-    using number_unsigned_t = nlohmann::json::number_unsigned_t;
-    using number_float_t = nlohmann::json::number_float_t;
-    using string_t = nlohmann::json::string_t;
-    using binary_t = nlohmann::json::binary_t;
-
-    explicit AlibabaSax(AlibabaFields& fields) : m_fields(fields) {}
-
-    bool null() { return scalar() ? m_fields.on_null(m_field) : ok_nested("null"); }
-    bool boolean(bool) { return scalar() ? m_fields.on_other(m_field, "boolean") : ok_nested("boolean"); }
-    bool number_integer(number_integer_t v) { return scalar() ? m_fields.on_integer(m_field, v) : ok_nested("number"); }
-    bool number_unsigned(number_unsigned_t v) { return scalar() ? m_fields.on_unsigned(m_field, v) : ok_nested("number"); }
-    bool number_float(number_float_t, const string_t& raw) {
-        return scalar() ? m_fields.on_float(m_field, raw) : ok_nested("number");
-    }
-    bool string(string_t& v) { return scalar() ? m_fields.on_string(m_field, v) : ok_nested("string"); }
-    bool binary(binary_t&) { return scalar() ? m_fields.on_other(m_field, "binary") : ok_nested("binary"); }
-
-    bool start_object(std::size_t) { return open("object"); }
-    bool end_object() {
-        --m_depth;
-        return m_depth != 0 || m_fields.finish();
-    }
-    bool start_array(std::size_t) { return open("array"); }
-    bool end_array() {
-        --m_depth;
-        return true;
-    }
-    bool key(string_t& name) {
-        if (m_depth != 1) return true;
-        m_field = AlibabaFields::field_of(name);
-        return m_fields.begin(m_field);
-    }
-
-    // The words come from detail::refusal, the same for every parser.
-    bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) {
-        return m_fields.fail("malformed JSON");
-    }
-
-private:
-    // A scalar value at depth 1 is a field's value; deeper ones are inside unknown fields.
-    [[nodiscard]] bool scalar() const noexcept { return m_depth == 1; }
-    bool ok_nested(const char* type_name) {
-        if (m_depth == 0) return m_fields.on_top_level(type_name);
-        return true;
-    }
-    bool open(const char* type_name) {
-        if (m_depth == 0 && type_name[0] == 'a') return m_fields.on_top_level(type_name);
-        if (m_depth == 1 && !m_fields.on_other(m_field, type_name)) return false;
-        if (++m_depth > AlibabaFields::max_depth) return m_fields.on_too_deep();
-        return true;
-    }
-
-    AlibabaFields& m_fields;
-    AlibabaFields::Field m_field = AlibabaFields::unknown;
-    std::size_t m_depth = 0;
-};
 
 } // namespace detail
 
@@ -97,7 +37,7 @@ inline bool parse_alibaba_event(std::string_view json, Event& event, std::string
     }
     detail::AlibabaFields fields;
     fields.reset(event);
-    detail::AlibabaSax sax(fields);
+    detail::FieldSax<detail::AlibabaFields> sax(fields);
     const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
     // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
     // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
@@ -108,10 +48,7 @@ inline bool parse_alibaba_event(std::string_view json, Event& event, std::string
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_alibaba_event(std::string_view json) {
-    ParseResult result;
-    Event event;
-    if (parse_alibaba_event(json, event, result.error)) result.event = std::move(event);
-    return result;
+    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_alibaba_event(j, e, error); });
 }
 
 /// The same, also requiring the RocketMQ message tag to equal the body's eventType.
@@ -123,17 +60,13 @@ inline bool parse_alibaba_event(std::string_view json, Event& event, std::string
 
 /// Parses one Alibaba lifecycle message. Throws ParseError naming the field and the problem.
 [[nodiscard]] inline Event parse_alibaba_event(std::string_view json) {
-    ParseResult result = try_parse_alibaba_event(json);
-    if (!result) throw ParseError("mqtt_presence: " + result.error);
-    return std::move(*result.event);
+    return detail::event_or_throw(try_parse_alibaba_event(json));
 }
 
 /// Parses one message and checks the RocketMQ message tag (connect/disconnect/tcpclean)
 /// against the body's eventType. Throws ParseError on bad input or a mismatch.
 [[nodiscard]] inline Event parse_alibaba_event(std::string_view json, std::string_view tag) {
-    ParseResult result = try_parse_alibaba_event(json, tag);
-    if (!result) throw ParseError("mqtt_presence: " + result.error);
-    return std::move(*result.event);
+    return detail::event_or_throw(try_parse_alibaba_event(json, tag));
 }
 
 /// nlohmann: an EventType is its wire name.

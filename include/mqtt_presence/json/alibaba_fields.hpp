@@ -44,6 +44,25 @@ struct ParseResult {
 
 namespace detail {
 
+/// try_parse_X_event() of every adapter: its parse(json, event, error) as a ParseResult.
+template <class Parse>
+[[nodiscard]] ParseResult try_parse_with(std::string_view json, Parse&& parse) {
+    ParseResult result;
+    Event event;
+    if (parse(json, event, result.error)) result.event = std::move(event);
+    return result;
+}
+
+/// parse_X_event(json) of every adapter: the event of a ParseResult, or ParseError.
+[[nodiscard]] inline Event event_or_throw(ParseResult&& result) {
+    if (!result) throw ParseError("mqtt_presence: " + result.error);
+    return std::move(*result.event);
+}
+
+} // namespace detail
+
+namespace detail {
+
 // A value quoted for an error message: at most 64 bytes, control bytes shown as '?'.
 inline std::string quoted(std::string_view value) {
     std::string out = "\"";
@@ -175,6 +194,7 @@ public:
         return wrong_type(field, "null");
     }
 
+    bool on_boolean(Field field) { return on_other(field, "boolean"); }
     bool on_other(Field field, const char* type_name) {
         if (field == unknown) return true;
         return wrong_type(field, type_name);

@@ -79,10 +79,7 @@ private:
     using Field = detail::AlibabaFields::Field;
     using json_type = simdjson::ondemand::json_type;
 
-    static Event value_of(ParseResult result) {
-        if (!result) throw ParseError("mqtt_presence: " + result.error);
-        return std::move(*result.event);
-    }
+    static Event value_of(ParseResult result) { return detail::event_or_throw(std::move(result)); }
 
     // Reads the whole message into `fields`. False on any problem: fields.error() names it, or
     // is empty for a syntax error (detail::refusal then finds it).

@@ -53,6 +53,7 @@
 #include "../event.hpp"
 #include "../rules.hpp"
 #include "alibaba_fields.hpp"
+#include "field_sax.hpp"
 
 namespace mqtt_presence {
 
@@ -266,62 +267,6 @@ private:
     std::string m_error;
 };
 
-// nlohmann SAX handler: the top level must be one object; values at depth 1 go to Fields,
-// anything nested inside unknown fields is skipped (but must still be valid JSON).
-class Sax {
-public:
-    using number_integer_t = nlohmann::json::number_integer_t;
-    using number_unsigned_t = nlohmann::json::number_unsigned_t;
-    using number_float_t = nlohmann::json::number_float_t;
-    using string_t = nlohmann::json::string_t;
-    using binary_t = nlohmann::json::binary_t;
-
-    explicit Sax(Fields& fields) : m_fields(fields) {}
-
-    bool null() { return field_value() ? m_fields.on_null(m_field) : nested("null"); }
-    bool boolean(bool) { return field_value() ? m_fields.on_boolean(m_field) : nested("boolean"); }
-    bool number_integer(number_integer_t v) { return field_value() ? m_fields.on_integer(m_field, v) : nested("number"); }
-    bool number_unsigned(number_unsigned_t v) { return field_value() ? m_fields.on_unsigned(m_field, v) : nested("number"); }
-    bool number_float(number_float_t, const string_t& raw) {
-        return field_value() ? m_fields.on_float(m_field, raw) : nested("number");
-    }
-    bool string(string_t& v) { return field_value() ? m_fields.on_string(m_field, v) : nested("string"); }
-    bool binary(binary_t&) { return field_value() ? m_fields.on_other(m_field, "binary") : nested("binary"); }
-
-    bool start_object(std::size_t) { return open("object"); }
-    bool end_object() {
-        --m_depth;
-        return m_depth != 0 || m_fields.finish();
-    }
-    bool start_array(std::size_t) { return open("array"); }
-    bool end_array() {
-        --m_depth;
-        return true;
-    }
-    bool key(string_t& name) {
-        if (m_depth != 1) return true;
-        m_field = Fields::field_of(name);
-        return m_fields.begin(m_field);
-    }
-
-    // The words come from detail::json_syntax_error, run on every refused message.
-    bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) { return m_fields.fail("malformed JSON"); }
-
-private:
-    // A scalar at depth 1 is a field's value; deeper ones are inside unknown fields.
-    [[nodiscard]] bool field_value() const noexcept { return m_depth == 1; }
-    bool nested(const char* type_name) { return m_depth == 0 ? m_fields.on_top_level(type_name) : true; }
-    bool open(const char* type_name) {
-        if (m_depth == 0 && type_name[0] == 'a') return m_fields.on_top_level(type_name);
-        if (m_depth == 1 && !m_fields.on_other(m_field, type_name)) return false;
-        if (++m_depth > Fields::max_depth) return m_fields.on_too_deep();
-        return true;
-    }
-
-    Fields& m_fields;
-    Fields::Field m_field = Fields::unknown;
-    std::size_t m_depth = 0;
-};
 
 } // namespace detail::aws_iot
 
@@ -344,7 +289,7 @@ inline bool parse_aws_iot_event(std::string_view json, Event& event, std::string
         return false;
     }
     detail::aws_iot::Fields fields(event);
-    detail::aws_iot::Sax sax(fields);
+    detail::FieldSax<detail::aws_iot::Fields> sax(fields);
     const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
     // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
     // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
@@ -356,17 +301,12 @@ inline bool parse_aws_iot_event(std::string_view json, Event& event, std::string
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_aws_iot_event(std::string_view json) {
-    ParseResult result;
-    Event event;
-    if (parse_aws_iot_event(json, event, result.error)) result.event = std::move(event);
-    return result;
+    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_aws_iot_event(j, e, error); });
 }
 
 /// Parses one AWS IoT Core lifecycle message. Throws ParseError naming the field and the problem.
 [[nodiscard]] inline Event parse_aws_iot_event(std::string_view json) {
-    ParseResult result = try_parse_aws_iot_event(json);
-    if (!result) throw ParseError("mqtt_presence: " + result.error);
-    return std::move(*result.event);
+    return detail::event_or_throw(try_parse_aws_iot_event(json));
 }
 
 } // namespace mqtt_presence

@@ -508,18 +508,13 @@ inline bool parse_azure_eg_mqtt_event(std::string_view json, Event& event, std::
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_azure_eg_mqtt_event(std::string_view json) {
-    ParseResult result;
-    Event event;
-    if (parse_azure_eg_mqtt_event(json, event, result.error)) result.event = std::move(event);
-    return result;
+    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_azure_eg_mqtt_event(j, e, error); });
 }
 
 /// Parses one Azure Event Grid MQTT broker session event. Throws ParseError naming the field
 /// and the problem.
 [[nodiscard]] inline Event parse_azure_eg_mqtt_event(std::string_view json) {
-    ParseResult result = try_parse_azure_eg_mqtt_event(json);
-    if (!result) throw ParseError("mqtt_presence: " + result.error);
-    return std::move(*result.event);
+    return detail::event_or_throw(try_parse_azure_eg_mqtt_event(json));
 }
 
 } // namespace mqtt_presence

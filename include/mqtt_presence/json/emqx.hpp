@@ -54,6 +54,7 @@
 #include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 #include "alibaba_fields.hpp"
+#include "field_sax.hpp"
 
 namespace mqtt_presence {
 
@@ -234,6 +235,7 @@ public:
         return true;
     }
 
+    bool on_boolean(Field field) { return on_other(field, "boolean"); }
     bool on_other(Field field, const char* type_name) {
         if (field == unknown) return true;
         return wrong_type(field, type_name);
@@ -300,69 +302,6 @@ private:
     std::string m_error;
 };
 
-// nlohmann SAX handler driving a field collector (Fields above, or any class with the same
-// members): the top level must be one object; values at depth 1 go to the collector with their
-// field; anything nested inside an unknown field is skipped (but must still be valid JSON).
-template <class Collector>
-class Sax {
-public:
-    using number_integer_t = nlohmann::json::number_integer_t;
-    using number_unsigned_t = nlohmann::json::number_unsigned_t;
-    using number_float_t = nlohmann::json::number_float_t;
-    using string_t = nlohmann::json::string_t;
-    using binary_t = nlohmann::json::binary_t;
-    using Field = typename Collector::Field;
-
-    explicit Sax(Collector& fields) : m_fields(fields) {}
-
-    bool null() { return scalar() ? m_fields.on_null(m_field) : ok_nested("null"); }
-    bool boolean(bool) { return scalar() ? m_fields.on_other(m_field, "boolean") : ok_nested("boolean"); }
-    bool number_integer(number_integer_t v) { return scalar() ? m_fields.on_integer(m_field, v) : ok_nested("number"); }
-    bool number_unsigned(number_unsigned_t v) { return scalar() ? m_fields.on_unsigned(m_field, v) : ok_nested("number"); }
-    bool number_float(number_float_t, const string_t& raw) {
-        return scalar() ? m_fields.on_float(m_field, raw) : ok_nested("number");
-    }
-    bool string(string_t& v) { return scalar() ? m_fields.on_string(m_field, v) : ok_nested("string"); }
-    bool binary(binary_t&) { return scalar() ? m_fields.on_other(m_field, "binary") : ok_nested("binary"); }
-
-    bool start_object(std::size_t) { return open("object"); }
-    bool end_object() {
-        --m_depth;
-        return m_depth != 0 || m_fields.finish();
-    }
-    bool start_array(std::size_t) { return open("array"); }
-    bool end_array() {
-        --m_depth;
-        return true;
-    }
-    bool key(string_t& name) {
-        if (m_depth != 1) return true;
-        m_field = Collector::field_of(name);
-        return m_fields.begin(m_field);
-    }
-
-    // The words come from json_syntax_error, the same for every parser.
-    bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) {
-        return m_fields.fail("malformed JSON");
-    }
-
-private:
-    [[nodiscard]] bool scalar() const noexcept { return m_depth == 1; }
-    bool ok_nested(const char* type_name) {
-        if (m_depth == 0) return m_fields.on_top_level(type_name);
-        return true;
-    }
-    bool open(const char* type_name) {
-        if (m_depth == 0 && type_name[0] == 'a') return m_fields.on_top_level(type_name);
-        if (m_depth == 1 && !m_fields.on_other(m_field, type_name)) return false;
-        if (++m_depth > Collector::max_depth) return m_fields.on_too_deep();
-        return true;
-    }
-
-    Collector& m_fields;
-    Field m_field = Collector::unknown;
-    std::size_t m_depth = 0;
-};
 
 } // namespace detail::emqx
 
@@ -378,7 +317,7 @@ inline bool parse_emqx_event(std::string_view json, Event& event, std::string& e
     }
     detail::emqx::Fields fields;
     fields.reset(event);
-    detail::emqx::Sax<detail::emqx::Fields> sax(fields);
+    detail::FieldSax<detail::emqx::Fields> sax(fields);
     const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
     // nlohmann takes a NUL byte for the end of the input; here it is a stray byte.
     if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
@@ -390,17 +329,12 @@ inline bool parse_emqx_event(std::string_view json, Event& event, std::string& e
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_emqx_event(std::string_view json) {
-    ParseResult result;
-    Event event;
-    if (parse_emqx_event(json, event, result.error)) result.event = std::move(event);
-    return result;
+    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_emqx_event(j, e, error); });
 }
 
 /// Parses one EMQX lifecycle message. Throws ParseError naming the field and the problem.
 [[nodiscard]] inline Event parse_emqx_event(std::string_view json) {
-    ParseResult result = try_parse_emqx_event(json);
-    if (!result) throw ParseError("mqtt_presence: " + result.error);
-    return std::move(*result.event);
+    return detail::event_or_throw(try_parse_emqx_event(json));
 }
 
 } // namespace mqtt_presence
