@@ -38,12 +38,7 @@ inline bool parse_alibaba_event(std::string_view json, Event& event, std::string
     detail::AlibabaFields fields;
     fields.reset(event);
     detail::FieldSax<detail::AlibabaFields> sax(fields);
-    const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
-    // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
-    // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
-    if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
-    detail::refusal(json, fields, error);
-    return false;
+    return detail::read_message(json, sax, fields, error);
 }
 
 /// Non-throwing parse for untrusted payloads.

@@ -59,13 +59,6 @@ namespace mqtt_presence {
 
 namespace detail::aws_iot {
 
-// Why a parser refused `json`: the syntax error, if any, wherever it is; else the field
-// problem `field_error` (empty when the parser stopped for a reason it did not say).
-inline void refusal(std::string_view json, const std::string& field_error, std::string& error) {
-    error = json_syntax_error(json);
-    if (error.empty()) error = field_error.empty() ? std::string("malformed JSON") : field_error;
-}
-
 // Collects the fields of one AWS lifecycle message, checks each as it arrives and checks
 // presence at the end. Writes the mapped ones straight into the Event.
 class Fields {
@@ -290,11 +283,7 @@ inline bool parse_aws_iot_event(std::string_view json, Event& event, std::string
     }
     detail::aws_iot::Fields fields(event);
     detail::FieldSax<detail::aws_iot::Fields> sax(fields);
-    const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
-    // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
-    // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
-    if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
-    detail::aws_iot::refusal(json, fields.error(), error);
+    if (detail::read_message(json, sax, fields, error)) return true;
     detail::aws_iot::Fields::clear(event);
     return false;
 }

@@ -43,6 +43,7 @@
 #include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 #include "alibaba_fields.hpp"
+#include "field_sax.hpp"
 
 namespace mqtt_presence {
 
@@ -498,12 +499,7 @@ inline bool parse_azure_eg_mqtt_event(std::string_view json, Event& event, std::
     }
     detail::azure_eg_mqtt::Fields fields(event);
     detail::azure_eg_mqtt::Sax sax(fields);
-    const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
-    // nlohmann takes a NUL byte for the end of the input; here it is a stray byte.
-    if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
-    error = detail::json_syntax_error(json);
-    if (error.empty()) error = fields.error().empty() ? std::string("malformed JSON") : fields.error();
-    return false;
+    return detail::read_message(json, sax, fields, error);
 }
 
 /// Non-throwing parse for untrusted payloads.

@@ -318,13 +318,7 @@ inline bool parse_emqx_event(std::string_view json, Event& event, std::string& e
     detail::emqx::Fields fields;
     fields.reset(event);
     detail::FieldSax<detail::emqx::Fields> sax(fields);
-    const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
-    // nlohmann takes a NUL byte for the end of the input; here it is a stray byte.
-    if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
-    // A syntax error wins wherever it is, so that a malformed message is never blamed on a field.
-    error = detail::json_syntax_error(json);
-    if (error.empty()) error = fields.error().empty() ? std::string("malformed JSON") : fields.error();
-    return false;
+    return detail::read_message(json, sax, fields, error);
 }
 
 /// Non-throwing parse for untrusted payloads.

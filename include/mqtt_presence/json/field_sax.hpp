@@ -12,9 +12,13 @@
 // fail(what) for malformed JSON.
 
 #include <cstddef>
+#include <cstring>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "../detail/json_syntax.hpp"
 
 namespace mqtt_presence::detail {
 
@@ -75,5 +79,20 @@ private:
     typename Fields::Field m_field = Fields::unknown;
     std::size_t m_depth = 0;
 };
+
+/// Runs the SAX handler `sax`, which feeds `fields` (anything with error()), over one message.
+/// True when the message was read whole and accepted. Else `error` says why: a syntax error
+/// first, wherever it is (so that a malformed message is never blamed on a field), else the
+/// first problem `fields` found.
+template <class Sax, class Fields>
+bool read_message(std::string_view json, Sax& sax, const Fields& fields, std::string& error) {
+    const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
+    // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
+    // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
+    if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;
+    error = json_syntax_error(json);
+    if (error.empty()) error = fields.error().empty() ? std::string("malformed JSON") : fields.error();
+    return false;
+}
 
 } // namespace mqtt_presence::detail
