@@ -22,7 +22,10 @@
 // One measurement: a fresh store; T threads, thread t ingesting events t, t+T, t+2T, ... (a
 // round-robin slice: the stream's order is kept up to the interleaving of the threads, one
 // client's events may race as in a consumer's thread pool, and every thread gets the same mix of
-// work); a start barrier. The clock runs from the barrier's release until the last thread is
+// work); a start barrier. The multi-threaded rows are also measured with the stream dealt BY
+// CLIENT (thread = hash of the client id mod T, in stream order), as a consumer that partitions
+// by client (RocketMQ orderly consumption with a queue selector on the client id) deals it:
+// then no two threads touch one client's record, and only shard locks may be shared. The clock runs from the barrier's release until the last thread is
 // done: not generation, not starting threads, not destroying the store. Every configuration is
 // measured --runs times, the configurations taking turns so that a burst of load from elsewhere
 // hits them all alike; the table gives the median and the range.
@@ -49,6 +52,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -196,20 +200,64 @@ struct Strided {
     friend bool operator!=(const Strided& a, const Strided& b) noexcept { return !(a == b); }
 };
 
+// The events at the positions `at` points to, in that order, as a forward iterator.
+struct Indexed {
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Event;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Event*;
+    using reference = const Event&;
+
+    const Event* events = nullptr;
+    const std::uint32_t* at = nullptr;
+
+    reference operator*() const noexcept { return events[*at]; }
+    pointer operator->() const noexcept { return events + *at; }
+    Indexed& operator++() noexcept {
+        ++at;
+        return *this;
+    }
+    friend bool operator==(const Indexed& a, const Indexed& b) noexcept { return a.at == b.at; }
+    friend bool operator!=(const Indexed& a, const Indexed& b) noexcept { return !(a == b); }
+};
+
+// Per thread, the positions of the events of its clients (hash of the client id mod threads).
+using Slices = std::vector<std::vector<std::uint32_t>>;
+Slices deal_by_client(const Stream& stream, std::size_t threads) {
+    Slices slices(threads);
+    const std::hash<std::string_view> hash;
+    for (std::size_t i = 0; i < stream.size(); ++i)
+        slices[hash(stream.events[i].client_id) % threads].push_back(static_cast<std::uint32_t>(i));
+    return slices;
+}
+
+// by_client: the slices of deal_by_client(), else round-robin.
 template <class Storage>
-Measurement measure(const Stream& stream, Path path, std::size_t threads) {
+Measurement measure(const Stream& stream, Path path, std::size_t threads, const Slices* by_client) {
     using Store = mqtt_presence::ClientStatusStore<Storage>;
     const auto store = std::make_unique<Store>(); // fresh, not reserved: it grows as in production
     std::atomic<std::uint64_t> failures{0};
     const std::size_t n = stream.size();
     const Timing timing = timed_on_threads(threads, [&](std::size_t t) {
         std::uint64_t bad = 0;
-        if (path == Path::parsed) {
+        const auto count = [&](const Event&, const mqtt_presence::Outcome& out) {
+            if (out.status == mqtt_presence::Status::invalid) ++bad;
+        };
+        if (path == Path::parsed && by_client != nullptr) {
+            const std::vector<std::uint32_t>& mine = (*by_client)[t];
             const Event* events = stream.events.data();
-            store->ingest_batch(Strided{events, t, threads, n}, Strided{events, n, threads, n},
-                                [&](const Event&, const mqtt_presence::Outcome& out) {
-                                    if (out.status == mqtt_presence::Status::invalid) ++bad;
-                                });
+            store->ingest_batch(Indexed{events, mine.data()}, Indexed{events, mine.data() + mine.size()}, count);
+        } else if (path == Path::parsed) {
+            const Event* events = stream.events.data();
+            store->ingest_batch(Strided{events, t, threads, n}, Strided{events, n, threads, n}, count);
+        } else if (by_client != nullptr) {
+            Event event;
+            std::string error;
+            for (const std::uint32_t i : (*by_client)[t]) {
+                if (!mqtt_presence::parse_alibaba_event(stream.line(i), event, error) ||
+                    store->ingest(event).status == mqtt_presence::Status::invalid)
+                    ++bad;
+            }
         } else {
             Event event; // one per thread, reused: parse_alibaba_event keeps its buffers
             std::string error;
@@ -235,13 +283,14 @@ struct Configuration {
     Path path;
     bool concurrent; // ConcurrentStorage, else InMemoryStorage
     std::size_t threads;
+    const Slices* by_client = nullptr; // dealt by client, else round-robin
     std::vector<double> rates{};
     std::vector<double> cpu_ns{};
     std::vector<double> cores{};
 
     [[nodiscard]] Measurement run(const Stream& stream) const {
-        return concurrent ? measure<mqtt_presence::ConcurrentStorage>(stream, path, threads)
-                          : measure<mqtt_presence::InMemoryStorage>(stream, path, threads);
+        return concurrent ? measure<mqtt_presence::ConcurrentStorage>(stream, path, threads, by_client)
+                          : measure<mqtt_presence::InMemoryStorage>(stream, path, threads, by_client);
     }
 };
 
@@ -262,9 +311,10 @@ int run(int argc, char** argv) {
                  std::chrono::duration<double>(Clock::now() - generating).count());
 
     const std::size_t many = args.threads;
+    const Slices by_client = deal_by_client(stream, many);
     std::vector<Configuration> configurations = {
-        {Path::parsed, false, 1}, {Path::parsed, true, 1}, {Path::parsed, true, many},
-        {Path::json, false, 1},   {Path::json, true, 1},   {Path::json, true, many},
+        {Path::parsed, false, 1}, {Path::parsed, true, 1}, {Path::parsed, true, many}, {Path::parsed, true, many, &by_client},
+        {Path::json, false, 1},   {Path::json, true, 1},   {Path::json, true, many},   {Path::json, true, many, &by_client},
     };
     const std::string load_before = load_average();
     bool consistent = true;
@@ -308,8 +358,8 @@ int run(int argc, char** argv) {
     std::printf("medians of %zu runs; CPU ns/ev: CPU time per event summed over the threads; cores: CPU time /\n"
                 "wall time (below the thread count: the threads waited for a core or a lock)\n\n",
                 args.runs);
-    std::printf("%-26s %-17s %7s %12s %12s %12s %10s %6s %8s\n", "path", "store", "threads", "median ev/s",
-                "min ev/s", "max ev/s", "CPU ns/ev", "cores", "vs 1 thr");
+    std::printf("%-26s %-17s %7s %-11s %12s %12s %12s %10s %6s %8s\n", "path", "store", "threads", "dealt",
+                "median ev/s", "min ev/s", "max ev/s", "CPU ns/ev", "cores", "vs 1 thr");
     double one_thread = 0;
     for (const Configuration& configuration : configurations) {
         const double med = median(configuration.rates);
@@ -318,10 +368,11 @@ int run(int argc, char** argv) {
         char ratio[32] = "";
         if (configuration.concurrent && configuration.threads > 1)
             std::snprintf(ratio, sizeof ratio, "%.2fx", med / one_thread);
-        std::printf("%-26s %-17s %7zu %12.0f %12.0f %12.0f %10.0f %6.2f %8s\n",
+        std::printf("%-26s %-17s %7zu %-11s %12.0f %12.0f %12.0f %10.0f %6.2f %8s\n",
                     configuration.path == Path::parsed ? "(a) parsed -> ingest" : "(b) JSON -> parse + ingest",
-                    configuration.concurrent ? "ConcurrentStorage" : "InMemoryStorage", configuration.threads, med, *lo,
-                    *hi, median(configuration.cpu_ns), median(configuration.cores), ratio);
+                    configuration.concurrent ? "ConcurrentStorage" : "InMemoryStorage", configuration.threads,
+                    configuration.threads == 1 ? "-" : configuration.by_client != nullptr ? "by client" : "round-robin",
+                    med, *lo, *hi, median(configuration.cpu_ns), median(configuration.cores), ratio);
     }
     return consistent ? 0 : 1;
 }
