@@ -635,11 +635,11 @@ private:
         }
     }
 
-    // ingest(): validates, then update(apply) runs `apply` (ClientRecord&) through the storage.
+    // ingest(): validates, then update(apply) runs `apply` (ClientRecord&) through the storage;
+    // with a shared storage, change() does. The callers have refused calls from inside the
+    // hook (ingest() per event, ingest_batch() once per batch). A shared storage's event is
+    // counted once stored: an event whose update throws is not.
     template <class Update>
-    // (The callers have refused calls from inside the hook: ingest() per event, ingest_batch()
-    // once per batch.)
-    // (A shared storage's event is counted once stored: an event that throws is not.)
     Outcome ingest_one(const Event& event, Update&& update) {
         if constexpr (!shared) m_tallies.add(detail::tally_events);
         Outcome out;
