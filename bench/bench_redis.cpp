@@ -189,26 +189,7 @@ ServerWork difference(const ServerSample& before, const ServerSample& after) {
 // Consumer processes
 // ---------------------------------------------------------------------------------------------
 
-// Events events[index[0]], events[index[1]], ...: a forward iterator for ingest_batch.
-struct Indexed {
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = Event;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const Event*;
-    using reference = const Event&;
-
-    const Event* events = nullptr;
-    const std::size_t* at = nullptr;
-
-    reference operator*() const noexcept { return events[*at]; }
-    pointer operator->() const noexcept { return events + *at; }
-    Indexed& operator++() noexcept {
-        ++at;
-        return *this;
-    }
-    friend bool operator==(const Indexed& a, const Indexed& b) noexcept { return a.at == b.at; }
-    friend bool operator!=(const Indexed& a, const Indexed& b) noexcept { return a.at != b.at; }
-};
+using Indexed = mqtt_presence::bench::Indexed<std::size_t>;
 
 // What a consumer process sends back through its pipe (one write, under PIPE_BUF).
 struct Report {

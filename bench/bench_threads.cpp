@@ -200,26 +200,7 @@ struct Strided {
     friend bool operator!=(const Strided& a, const Strided& b) noexcept { return !(a == b); }
 };
 
-// The events at the positions `at` points to, in that order, as a forward iterator.
-struct Indexed {
-    using iterator_category = std::forward_iterator_tag;
-    using value_type = Event;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const Event*;
-    using reference = const Event&;
-
-    const Event* events = nullptr;
-    const std::uint32_t* at = nullptr;
-
-    reference operator*() const noexcept { return events[*at]; }
-    pointer operator->() const noexcept { return events + *at; }
-    Indexed& operator++() noexcept {
-        ++at;
-        return *this;
-    }
-    friend bool operator==(const Indexed& a, const Indexed& b) noexcept { return a.at == b.at; }
-    friend bool operator!=(const Indexed& a, const Indexed& b) noexcept { return !(a == b); }
-};
+using Indexed = mqtt_presence::bench::Indexed<std::uint32_t>;
 
 // Per thread, the positions of the events of its clients (hash of the client id mod threads).
 using Slices = std::vector<std::vector<std::uint32_t>>;

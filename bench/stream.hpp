@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -379,5 +380,28 @@ inline void release_free_memory() noexcept {
     if (!(in >> one >> five >> fifteen)) return "";
     return one + " " + five + " " + fifteen;
 }
+
+/// events[at[0]], events[at[1]], ...: a forward iterator over a stream's events picked by
+/// position (a consumer's share of the stream), for ingest_batch.
+template <class Position>
+struct Indexed {
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Event;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const Event*;
+    using reference = const Event&;
+
+    const Event* events = nullptr;
+    const Position* at = nullptr;
+
+    reference operator*() const noexcept { return events[*at]; }
+    pointer operator->() const noexcept { return events + *at; }
+    Indexed& operator++() noexcept {
+        ++at;
+        return *this;
+    }
+    friend bool operator==(const Indexed& a, const Indexed& b) noexcept { return a.at == b.at; }
+    friend bool operator!=(const Indexed& a, const Indexed& b) noexcept { return a.at != b.at; }
+};
 
 } // namespace mqtt_presence::bench
