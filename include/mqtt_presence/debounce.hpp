@@ -177,7 +177,7 @@ private:
 
     const std::int64_t m_min_offline_ms;
     mutable std::mutex m_mutex;
-    Map m_waiting;                                              // client -> its offline edge
+    Map m_waiting;                                                 // client -> its offline edge
     std::set<std::pair<std::int64_t, std::string_view>> m_by_time; // (since, client), oldest first
 };
 

@@ -101,14 +101,14 @@ enum class Cause : std::uint8_t {
 /// What the rules know of one channel (one TCP connection) of a client. 48 bytes, no padding.
 /// Times read and assign as std::int64_t (no_time when unset); each is kept in 6 bytes.
 struct Channel {
-    detail::PackedTime connect_ms;        ///< time of its connect, if seen
-    detail::PackedTime close_ms;          ///< when it closed, if closed
-    detail::PackedTime disconnect_ms;     ///< time of its disconnect, if seen
+    detail::PackedTime connect_ms;                     ///< time of its connect, if seen
+    detail::PackedTime close_ms;                       ///< when it closed, if closed
+    detail::PackedTime disconnect_ms;                  ///< time of its disconnect, if seen
     using KeyProbe = detail::CompactString<16>::Probe; ///< a channel id encoded for lookups
-    detail::CompactString<16> key;        ///< channel id (32 hex chars take 16 bytes)
-    detail::CompactString<8> address;     ///< client "ip:port" (IPv4 takes 6 bytes)
-    Cause close_cause = Cause::none;      ///< none while not closed
-    bool synthetic = false;               ///< stands in for a connection a reconcile saw (rule 8)
+    detail::CompactString<16> key;                     ///< channel id (32 hex chars take 16 bytes)
+    detail::CompactString<8> address;                  ///< client "ip:port" (IPv4 takes 6 bytes)
+    Cause close_cause = Cause::none;                   ///< none while not closed
+    bool synthetic = false;                            ///< stands in for a connection a reconcile saw (rule 8)
 
     [[nodiscard]] bool connected() const noexcept { return !connect_ms.is_none(); }
     [[nodiscard]] bool closed() const noexcept { return close_cause != Cause::none; }
@@ -146,7 +146,8 @@ struct ClientRecord {
         return false;
     }
     [[nodiscard]] std::size_t open_channels() const noexcept {
-        return static_cast<std::size_t>(std::count_if(channels.begin(), channels.end(), [](const Channel& ch) { return ch.open(); }));
+        return static_cast<std::size_t>(
+                std::count_if(channels.begin(), channels.end(), [](const Channel& ch) { return ch.open(); }));
     }
     /// True when the record holds nothing worth keeping; storages erase such records.
     [[nodiscard]] bool empty() const noexcept {
@@ -244,12 +245,12 @@ struct Outcome {
 /// it. The views are valid during the call only.
 struct Edge {
     std::string_view client_id;
-    bool online = false;             ///< the new state: true for offline→online
-    std::int64_t time_ms = no_time;  ///< event time of the flip (Outcome::transition_ms)
+    bool online = false;            ///< the new state: true for offline→online
+    std::int64_t time_ms = no_time; ///< event time of the flip (Outcome::transition_ms)
     /// The channel that opened (online), or whose close took the client offline; "" for the
     /// synthetic channel of a reconcile(online) answer.
     std::string_view channel_id;
-    Cause cause = Cause::none;       ///< what made it flip (Outcome::cause)
+    Cause cause = Cause::none; ///< what made it flip (Outcome::cause)
 };
 
 namespace detail {
@@ -324,7 +325,8 @@ inline bool is_superseded(const ClientRecord& record, std::int64_t t, const Opti
 
 // Rule 6: a real connect at `t` closes every other open channel connected more than the
 // tolerance before it. Synthetic channels are not real connections and are left to rule 8.
-inline void take_over(ClientRecord& record, const Channel* by, std::int64_t t, const Options& options, Step& step) noexcept {
+inline void take_over(ClientRecord& record, const Channel* by, std::int64_t t, const Options& options,
+                      Step& step) noexcept {
     if (!options.takeover) return;
     for (Channel& ch : record.channels)
         if (&ch != by && !ch.synthetic && ch.open() && ch.connect_ms + options.takeover_tolerance_ms < t)
@@ -377,7 +379,8 @@ enum class NewChannel : std::uint8_t { open, tombstone, synthetic };
 // Rule 10: makes room for one more channel stamped `t`. Returns false, having changed nothing,
 // when a new open channel must be refused. A synthetic channel (at most one) is outside the
 // open-channel cap. Never allocates.
-inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, const Options& options, Step& step) noexcept {
+inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, const Options& options,
+                      Step& step) noexcept {
     const bool open = kind == NewChannel::open;
     Channel* oldest_open = nullptr;
     std::size_t open_count = 0;
@@ -475,7 +478,8 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
         case KeyEra::older: return Status::stale;
         case KeyEra::newer:
             record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
-            ch = retire_key(record, record.find(key), event.channel_id, t, true, options, step); // (reserve may have moved it)
+            ch = retire_key(record, record.find(key), event.channel_id, t, true, options,
+                            step); // (reserve may have moved it)
             break;
         case KeyEra::same: break;
         }
@@ -647,12 +651,13 @@ inline Outcome unchanged(Status status) noexcept {
 
 // apply() for an event that already passed validate(). On a flip, `channel` (if given) tells
 // which channel it is about.
-inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options, EdgeChannel* channel = nullptr) {
+inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options,
+                           EdgeChannel* channel = nullptr) {
     Step step;
     step.was_online = record.online();
     const Channel::KeyProbe key(event.channel_id); // encoded once
     Channel* ch = event.channel_id.empty() ? nullptr : record.find(key);
-    const Status status = event.channel_id.empty()                ? on_keyless_close(record, event, step)
+    const Status status = event.channel_id.empty()           ? on_keyless_close(record, event, step)
                           : event.type == EventType::connect ? on_connect(record, ch, event, key, options, step)
                                                              : on_close(record, ch, event, key, options, step);
     if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
@@ -702,8 +707,7 @@ inline Outcome reconcile(ClientRecord& record, bool online, std::int64_t as_of_m
     // A real connection that opened at or after T already explains the answer.
     for (const Channel& ch : record.channels)
         if (ch.open() && !ch.synthetic && ch.connect_ms >= as_of_ms) return unchanged(Status::duplicate);
-    if (as_of_ms <= record.closed_through_ms || as_of_ms < record.latest_connect_ms)
-        return unchanged(Status::stale);
+    if (as_of_ms <= record.closed_through_ms || as_of_ms < record.latest_connect_ms) return unchanged(Status::stale);
     for (const Channel& ch : record.channels)
         if (ch.closed() && ch.close_ms >= as_of_ms) return unchanged(Status::stale);
     // Open channels older than T may have closed before T (their closes still in flight): the
@@ -743,16 +747,19 @@ struct PruneResult {
 };
 
 /// Whether prune(record, now_ms, options) would change anything. O(channels).
-[[nodiscard]] inline bool needs_prune(const ClientRecord& record, std::int64_t now_ms, const Options& options) noexcept {
+[[nodiscard]] inline bool needs_prune(const ClientRecord& record, std::int64_t now_ms,
+                                      const Options& options) noexcept {
     if (record.online()) {
         for (const Channel& ch : record.channels)
-            if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms)) return true;
+            if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms))
+                return true;
         return false;
     }
     const std::int64_t last = std::max<std::int64_t>(record.last_event_ms, record.closed_through_ms);
     if (last < detail::minus(now_ms, options.forget_offline_after_ms)) return true;
     for (const Channel& ch : record.channels)
-        if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms)) return true;
+        if (detail::is_tombstone(ch) && ch.latest_ms() < detail::minus(now_ms, options.tombstone_retention_ms))
+            return true;
     return false;
 }
 
@@ -769,7 +776,8 @@ inline PruneResult prune(ClientRecord& record, std::int64_t now_ms, const Option
         record = ClientRecord{};
         return result;
     }
-    result.tombstones_dropped = detail::drop_tombstones_before(record, detail::minus(now_ms, options.tombstone_retention_ms), options);
+    result.tombstones_dropped =
+            detail::drop_tombstones_before(record, detail::minus(now_ms, options.tombstone_retention_ms), options);
     return result;
 }
 
@@ -801,7 +809,8 @@ namespace detail {
 }
 
 // expire() below; on a flip, `channel` (if given) tells which channel it is about.
-inline ExpireResult expire(ClientRecord& record, std::int64_t now_ms, std::int64_t max_age_ms, EdgeChannel* channel) noexcept {
+inline ExpireResult expire(ClientRecord& record, std::int64_t now_ms, std::int64_t max_age_ms,
+                           EdgeChannel* channel) noexcept {
     ExpireResult result;
     if (const auto why = check_expiry(now_ms, max_age_ms); !why.empty()) {
         result.outcome = invalid(why);
@@ -817,14 +826,16 @@ inline ExpireResult expire(ClientRecord& record, std::int64_t now_ms, std::int64
         if (ch.synthetic) record.channels.erase(&ch); // it stood for nothing but the query
         ++result.channels_closed;
     }
-    result.outcome = result.channels_closed == 0 ? unchanged(Status::duplicate) : finish(record, Status::applied, step, channel);
+    result.outcome =
+            result.channels_closed == 0 ? unchanged(Status::duplicate) : finish(record, Status::applied, step, channel);
     return result;
 }
 
 } // namespace detail
 
 /// Whether expire(record, now_ms, max_age_ms) would close a channel. O(channels).
-[[nodiscard]] inline bool needs_expiry(const ClientRecord& record, std::int64_t now_ms, std::int64_t max_age_ms) noexcept {
+[[nodiscard]] inline bool needs_expiry(const ClientRecord& record, std::int64_t now_ms,
+                                       std::int64_t max_age_ms) noexcept {
     if (!detail::check_expiry(now_ms, max_age_ms).empty()) return false;
     for (const Channel& ch : record.channels)
         if (detail::expired(ch, now_ms, max_age_ms)) return true;
@@ -865,7 +876,9 @@ struct ClientStatus {
 };
 
 [[nodiscard]] inline ClientStatus describe(const ClientRecord& record) {
-    auto opt = [](std::int64_t t) { return t == no_time ? std::optional<std::int64_t>{} : std::optional<std::int64_t>{t}; };
+    auto opt = [](std::int64_t t) {
+        return t == no_time ? std::optional<std::int64_t>{} : std::optional<std::int64_t>{t};
+    };
     ClientStatus status;
     status.channels_kept = record.channels.size();
     for (const Channel& ch : record.channels) {

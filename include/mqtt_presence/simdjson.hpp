@@ -3,5 +3,5 @@
 // On-Demand API (AlibabaSimdjsonParser), with the checks and messages of <mqtt_presence/json.hpp>.
 // Brings simdjson, not nlohmann_json.
 
-#include "json/alibaba_simdjson.hpp"
 #include "mqtt_presence.hpp"
+#include "json/alibaba_simdjson.hpp"

@@ -196,7 +196,8 @@ inline void encode_record(std::string& out, std::string_view client_id, const Cl
         put_u8(out, ch.synthetic ? 1U : 0U);
     }
     const auto length = static_cast<std::uint32_t>(out.size() - body);
-    for (int i = 0; i < 4; ++i) out[start + 1 + static_cast<std::size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xffU);
+    for (int i = 0; i < 4; ++i)
+        out[start + 1 + static_cast<std::size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xffU);
     put_u32(out, crc32(out.data() + start, out.size() - start));
 }
 
@@ -295,7 +296,9 @@ public:
     std::uint32_t u16() noexcept { return static_cast<std::uint32_t>(uint(2)); }
     std::uint32_t u32() noexcept { return static_cast<std::uint32_t>(uint(4)); }
     std::uint64_t u64() noexcept { return uint(8); }
-    std::string_view bytes(std::size_t n) noexcept { return take(n) ? m_data.substr(m_pos - n, n) : std::string_view{}; }
+    std::string_view bytes(std::size_t n) noexcept {
+        return take(n) ? m_data.substr(m_pos - n, n) : std::string_view{};
+    }
 
     [[nodiscard]] bool overrun() const noexcept { return m_overrun; }
     [[nodiscard]] bool at_end() const noexcept { return m_pos == m_data.size(); }
@@ -312,7 +315,8 @@ private:
     std::uint64_t uint(std::size_t n) noexcept {
         if (!take(n)) return 0;
         std::uint64_t v = 0;
-        for (std::size_t i = 0; i < n; ++i) v |= std::uint64_t{static_cast<unsigned char>(m_data[m_pos - n + i])} << (8 * i);
+        for (std::size_t i = 0; i < n; ++i)
+            v |= std::uint64_t{static_cast<unsigned char>(m_data[m_pos - n + i])} << (8 * i);
         return v;
     }
 
@@ -376,7 +380,8 @@ inline Loaded decode_record(std::string_view body, std::uint64_t number, const O
     // Refused before anything is allocated for them: more channels than the caps allow.
     const std::size_t cap = max_record_channels(options);
     if (count > cap)
-        fail(who() + ": " + std::to_string(count) + " channels, more than this store's caps allow (" + std::to_string(cap) + ")");
+        fail(who() + ": " + std::to_string(count) + " channels, more than this store's caps allow (" +
+             std::to_string(cap) + ")");
     r.channels.reserve(count);
     for (std::uint32_t i = 0; i < count; ++i) {
         const std::string_view key = c.bytes(c.u16());
@@ -425,10 +430,12 @@ inline LoadedSnapshot read(std::istream& in, const Options& options) {
     // Header: magic first, then the version, so that another file or another version is named
     // as such before its bytes are judged by this version's layout.
     if (!read_exact(in, sizeof magic, buffer)) {
-        if (std::memcmp(buffer.data(), magic, buffer.size()) != 0) fail("not an mqtt_presence snapshot (wrong magic number)");
+        if (std::memcmp(buffer.data(), magic, buffer.size()) != 0)
+            fail("not an mqtt_presence snapshot (wrong magic number)");
         fail(buffer.empty() ? "the input is empty" : "truncated in the header");
     }
-    if (std::memcmp(buffer.data(), magic, sizeof magic) != 0) fail("not an mqtt_presence snapshot (wrong magic number)");
+    if (std::memcmp(buffer.data(), magic, sizeof magic) != 0)
+        fail("not an mqtt_presence snapshot (wrong magic number)");
     std::string header = buffer;
     if (!read_exact(in, 12, buffer)) fail("truncated in the header");
     header += buffer;
@@ -442,7 +449,8 @@ inline LoadedSnapshot read(std::istream& in, const Options& options) {
         fail("corrupt header: its metadata length " + std::to_string(meta_length) + " is beyond the 1 MiB limit");
     if (!read_exact(in, std::size_t{meta_length} + 4, buffer)) fail("truncated in the header");
     header += buffer;
-    if (crc32(header.data(), header.size() - 4) != u32_at(header, header.size() - 4)) fail("checksum mismatch in the header");
+    if (crc32(header.data(), header.size() - 4) != u32_at(header, header.size() - 4))
+        fail("checksum mismatch in the header");
     if (flags != 0) fail("unknown header flags " + std::to_string(flags) + " (written by a newer library?)");
     out.info.version = version;
     out.info.metadata.assign(header, 20, meta_length);
@@ -450,7 +458,9 @@ inline LoadedSnapshot read(std::istream& in, const Options& options) {
     // Records, then the end marker.
     std::uint32_t crc_of_crcs = crc32_init;
     std::uint64_t number = 0;
-    auto after = [&] { return number == 0 ? std::string("after the header") : "after record " + std::to_string(number); };
+    auto after = [&] {
+        return number == 0 ? std::string("after the header") : "after record " + std::to_string(number);
+    };
     for (;;) {
         const int tag = in.get();
         if (tag == std::char_traits<char>::eof()) fail("truncated " + after() + ": the end marker is missing");
@@ -461,9 +471,11 @@ inline LoadedSnapshot read(std::istream& in, const Options& options) {
             crc = crc32_final(crc32_update(crc, buffer.data(), 12));
             if (crc != u32_at(buffer, 12)) fail("checksum mismatch in the end marker");
             std::uint64_t count = 0;
-            for (std::size_t i = 0; i < 8; ++i) count |= std::uint64_t{static_cast<unsigned char>(buffer[i])} << (8 * i);
+            for (std::size_t i = 0; i < 8; ++i)
+                count |= std::uint64_t{static_cast<unsigned char>(buffer[i])} << (8 * i);
             if (count != number)
-                fail("the end marker counts " + std::to_string(count) + " records, the snapshot holds " + std::to_string(number));
+                fail("the end marker counts " + std::to_string(count) + " records, the snapshot holds " +
+                     std::to_string(number));
             if (crc32_final(crc_of_crcs) != u32_at(buffer, 8))
                 fail("the records do not match the end marker's checksum (a record replaced or moved?)");
             break;
@@ -493,7 +505,8 @@ inline LoadedSnapshot read(std::istream& in, const Options& options) {
     seen.reserve(out.clients.size());
     for (std::size_t i = 0; i < out.clients.size(); ++i)
         if (!seen.insert(out.clients[i].client_id).second)
-            fail("record " + std::to_string(i + 1) + ": client " + quote_id(out.clients[i].client_id) + " appears twice");
+            fail("record " + std::to_string(i + 1) + ": client " + quote_id(out.clients[i].client_id) +
+                 " appears twice");
     return out;
 }
 
@@ -578,13 +591,16 @@ void write_file_atomically(const std::string& path, Write&& write) {
             write(static_cast<std::ostream&>(out));
             out.flush();
         } catch (const SnapshotError&) {
-            if (buffer.error() != 0) throw SnapshotError("snapshot: cannot write " + temp.path + ": " + error_text(buffer.error()));
+            if (buffer.error() != 0)
+                throw SnapshotError("snapshot: cannot write " + temp.path + ": " + error_text(buffer.error()));
             throw;
         }
-        if (buffer.error() != 0) throw SnapshotError("snapshot: cannot write " + temp.path + ": " + error_text(buffer.error()));
+        if (buffer.error() != 0)
+            throw SnapshotError("snapshot: cannot write " + temp.path + ": " + error_text(buffer.error()));
         if (!out) throw SnapshotError("snapshot: cannot write " + temp.path);
     }
-    if (::fsync(temp.fd) != 0) throw SnapshotError("snapshot: cannot flush " + temp.path + " to disk: " + error_text(errno));
+    if (::fsync(temp.fd) != 0)
+        throw SnapshotError("snapshot: cannot flush " + temp.path + " to disk: " + error_text(errno));
     const int fd = std::exchange(temp.fd, -1);
     if (::close(fd) != 0) throw SnapshotError("snapshot: cannot write " + temp.path + ": " + error_text(errno));
     if (::rename(temp.path.c_str(), path.c_str()) != 0)
@@ -595,13 +611,15 @@ void write_file_atomically(const std::string& path, Write&& write) {
     if (dir.empty()) dir = ".";
     const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_CLOEXEC);
     if (dir_fd < 0)
-        throw SnapshotError("snapshot: " + path + " was written, but its directory cannot be opened to sync it: " + error_text(errno));
+        throw SnapshotError("snapshot: " + path +
+                            " was written, but its directory cannot be opened to sync it: " + error_text(errno));
     const int synced = ::fsync(dir_fd);
     const int err = errno;
     ::close(dir_fd);
     // Some file systems cannot sync a directory (EINVAL): nothing more can be done there.
     if (synced != 0 && err != EINVAL && err != ENOTSUP)
-        throw SnapshotError("snapshot: " + path + " was written, but its directory cannot be synced: " + error_text(err));
+        throw SnapshotError("snapshot: " + path +
+                            " was written, but its directory cannot be synced: " + error_text(err));
 #else
     // No POSIX: std::ofstream and std::filesystem::rename (which replaces the target); the
     // data is flushed to the operating system, not forced to the disk.

@@ -200,15 +200,17 @@ public:
 
     /// Throws std::invalid_argument naming the bad option.
     explicit ClientStatusStore(Options options, Storage storage = Storage{})
-        : m_options(checked(options)), m_storage(std::move(storage)) {}
+            : m_options(checked(options)), m_storage(std::move(storage)) {}
 
     /// Applies one event (rules 1–7, 9, 10, 12). The result tells what happened and whether
     /// the client flipped, at what event time. An invalid event changes nothing and creates no
     /// record. Average O(1) plus O(channels of the client).
     Outcome ingest(const Event& event) {
         refuse_in_callback("ingest");
-        if constexpr (shared) return ingest_one(event, [](auto&&) {});
-        else return ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, apply); });
+        if constexpr (shared)
+            return ingest_one(event, [](auto&&) {});
+        else
+            return ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, apply); });
     }
 
     /// Applies the events [first, last) in order, exactly as ingest() on each one would, and
@@ -260,7 +262,7 @@ public:
                 const Event& event = *first;
                 const std::uint64_t h = hashes[applied % ring];
                 const Outcome out =
-                    ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, h, apply); });
+                        ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, h, apply); });
                 on_outcome(event, out);
             }
         } else {
@@ -287,17 +289,17 @@ public:
             return detail::invalid(why);
         }
         change(
-            client_id,
-            [&](ClientRecord& record, detail::EdgeChannel& channel) {
-                return detail::reconcile(record, online, as_of_ms, m_options, &channel);
-            },
-            [&](const Outcome& result, const detail::EdgeChannel& channel) {
-                m_tallies.add(detail::tally_reconciles); // once applied (a shared storage may throw)
-                out = result;
-                if (out.transition == Transition::none) return;
-                count_transition(out);
-                on_flip(client_id, out, channel);
-            });
+                client_id,
+                [&](ClientRecord& record, detail::EdgeChannel& channel) {
+                    return detail::reconcile(record, online, as_of_ms, m_options, &channel);
+                },
+                [&](const Outcome& result, const detail::EdgeChannel& channel) {
+                    m_tallies.add(detail::tally_reconciles); // once applied (a shared storage may throw)
+                    out = result;
+                    if (out.transition == Transition::none) return;
+                    count_transition(out);
+                    on_flip(client_id, out, channel);
+                });
         return out;
     }
 
@@ -322,14 +324,15 @@ public:
         refuse_in_callback("is_online_batch");
         using Id = decltype(*first);
         static_assert(std::is_lvalue_reference_v<Id> || std::is_same_v<std::decay_t<Id>, std::string_view> ||
-                          std::is_pointer_v<std::decay_t<Id>>,
+                              std::is_pointer_v<std::decay_t<Id>>,
                       "is_online_batch: the iterator must refer to ids that outlive the call, not make temporaries");
         const auto answer = [](const ClientRecord* record) { return record != nullptr && record->online(); };
         if constexpr (storage_concept::has_visit_batch<Storage>::value) {
             std::vector<std::string_view> ids;
             for (; first != last; ++first) ids.emplace_back(*first);
             std::vector<char> online(ids.size(), 0);
-            m_storage.visit_batch(ids, [&](std::size_t i, const ClientRecord* record) { online[i] = answer(record) ? 1 : 0; });
+            m_storage.visit_batch(
+                    ids, [&](std::size_t i, const ClientRecord* record) { online[i] = answer(record) ? 1 : 0; });
             for (const char o : online) {
                 *out = o != 0;
                 ++out;
@@ -340,7 +343,7 @@ public:
             constexpr std::size_t ring = 16; // > 3 * step
             std::uint64_t hashes[ring];
             std::string_view ids[ring];
-            std::size_t located = 0; // ids hashed, their slots requested
+            std::size_t located = 0;  // ids hashed, their slots requested
             std::size_t recorded = 0; // records requested
             std::size_t detailed = 0; // channels requested
             std::size_t answered = 0;
@@ -435,7 +438,8 @@ public:
             m_storage.for_each_group([&](std::string_view group, std::size_t online) { fn(group, online); });
             return;
         }
-        m_groups.for_each_online([&](std::string_view group, std::int64_t online) { fn(group, static_cast<std::size_t>(online)); });
+        m_groups.for_each_online(
+                [&](std::string_view group, std::int64_t online) { fn(group, static_cast<std::size_t>(online)); });
     }
 
     /// Maintenance (rule 11): drops tombstones older than the retention window before now_ms
@@ -445,13 +449,15 @@ public:
     PruneReport prune(std::int64_t now_ms) {
         refuse_in_callback("prune");
         PruneReport report;
-        report.clients_examined = maintain(
-            [&](const ClientRecord& record) { return needs_prune(record, now_ms, m_options); },
-            [&](ClientRecord& record, detail::EdgeChannel&) { return mqtt_presence::prune(record, now_ms, m_options); },
-            [&](std::string_view, const PruneResult& result, const detail::EdgeChannel&) {
-                report.tombstones_dropped += result.tombstones_dropped;
-                report.clients_forgotten += result.forgotten ? 1 : 0;
-            });
+        report.clients_examined =
+                maintain([&](const ClientRecord& record) { return needs_prune(record, now_ms, m_options); },
+                         [&](ClientRecord& record, detail::EdgeChannel&) {
+                             return mqtt_presence::prune(record, now_ms, m_options);
+                         },
+                         [&](std::string_view, const PruneResult& result, const detail::EdgeChannel&) {
+                             report.tombstones_dropped += result.tombstones_dropped;
+                             report.clients_forgotten += result.forgotten ? 1 : 0;
+                         });
         m_groups.trim();
         return report;
     }
@@ -471,17 +477,17 @@ public:
             throw std::invalid_argument("mqtt_presence: expire_silent: " + std::string(why));
         ExpiryReport report;
         report.clients_examined = maintain(
-            [&](const ClientRecord& record) { return needs_expiry(record, now_ms, max_age_ms); },
-            [&](ClientRecord& record, detail::EdgeChannel& channel) {
-                return detail::expire(record, now_ms, max_age_ms, &channel);
-            },
-            [&](std::string_view client_id, const ExpireResult& result, const detail::EdgeChannel& channel) {
-                report.channels_closed += result.channels_closed;
-                if (result.outcome.transition == Transition::none) return;
-                if (result.outcome.went_offline()) ++report.clients_gone_offline;
-                count_transition(result.outcome);
-                on_flip(client_id, result.outcome, channel);
-            });
+                [&](const ClientRecord& record) { return needs_expiry(record, now_ms, max_age_ms); },
+                [&](ClientRecord& record, detail::EdgeChannel& channel) {
+                    return detail::expire(record, now_ms, max_age_ms, &channel);
+                },
+                [&](std::string_view client_id, const ExpireResult& result, const detail::EdgeChannel& channel) {
+                    report.channels_closed += result.channels_closed;
+                    if (result.outcome.transition == Transition::none) return;
+                    if (result.outcome.went_offline()) ++report.clients_gone_offline;
+                    count_transition(result.outcome);
+                    on_flip(client_id, result.outcome, channel);
+                });
         return report;
     }
 
@@ -520,7 +526,8 @@ public:
         check_metadata(metadata);
         detail::snapshot::Writer writer(out);
         writer.header(metadata);
-        m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) { writer.record(client_id, record); });
+        m_storage.for_each(
+                [&](std::string_view client_id, const ClientRecord& record) { writer.record(client_id, record); });
         writer.end();
         return writer.records();
     }
@@ -534,7 +541,8 @@ public:
         refuse_in_callback("save_snapshot_file");
         check_metadata(metadata);
         std::uint64_t records = 0;
-        detail::snapshot::write_file_atomically(path, [&](std::ostream& out) { records = save_snapshot(out, metadata); });
+        detail::snapshot::write_file_atomically(path,
+                                                [&](std::ostream& out) { records = save_snapshot(out, metadata); });
         return records;
     }
 
@@ -559,8 +567,8 @@ public:
     SnapshotInfo load_snapshot_file(const std::string& path) {
         refuse_in_callback("load_snapshot_file");
         refuse_if_not_empty();
-        detail::snapshot::LoadedSnapshot loaded =
-            detail::snapshot::read_file(path, [&](std::istream& in) { return detail::snapshot::read(in, m_options); });
+        detail::snapshot::LoadedSnapshot loaded = detail::snapshot::read_file(
+                path, [&](std::istream& in) { return detail::snapshot::read(in, m_options); });
         install(loaded.clients);
         return std::move(loaded.info);
     }
@@ -612,7 +620,8 @@ private:
     void change(std::string_view client_id, Step&& step, Settle&& settle) {
         if constexpr (shared) {
             detail::EdgeChannel::Scratch scratch;
-            using Result = std::decay_t<decltype(step(std::declval<ClientRecord&>(), std::declval<detail::EdgeChannel&>()))>;
+            using Result =
+                    std::decay_t<decltype(step(std::declval<ClientRecord&>(), std::declval<detail::EdgeChannel&>()))>;
             std::optional<Result> kept;
             std::string channel_id;
             m_storage.update(client_id, [&](ClientRecord& record, EdgeNotes& notes) {
@@ -717,19 +726,20 @@ private:
         };
         try {
             m_storage.update_batch(
-                ids,
-                [&](std::size_t c, ClientRecord& record, EdgeNotes& notes) {
-                    detail::EdgeChannel::Scratch scratch;
-                    for (const std::size_t i : per_client[c]) {
-                        detail::EdgeChannel channel;
-                        outcomes[i] = detail::apply_valid(record, *events[i], m_options, &channel);
-                        channels[i].clear();
-                        if (outcomes[i].transition == Transition::none) continue;
-                        channels[i].assign(channel.view(scratch));
-                        notes.push_back(EdgeNote{outcomes[i].went_online(), outcomes[i].transition_ms, channels[i], outcomes[i].cause});
-                    }
-                },
-                [&](std::size_t c) { stored[c] = 1; });
+                    ids,
+                    [&](std::size_t c, ClientRecord& record, EdgeNotes& notes) {
+                        detail::EdgeChannel::Scratch scratch;
+                        for (const std::size_t i : per_client[c]) {
+                            detail::EdgeChannel channel;
+                            outcomes[i] = detail::apply_valid(record, *events[i], m_options, &channel);
+                            channels[i].clear();
+                            if (outcomes[i].transition == Transition::none) continue;
+                            channels[i].assign(channel.view(scratch));
+                            notes.push_back(EdgeNote{outcomes[i].went_online(), outcomes[i].transition_ms, channels[i],
+                                                     outcomes[i].cause});
+                        }
+                    },
+                    [&](std::size_t c) { stored[c] = 1; });
         } catch (...) {
             settle_all();
             throw;
@@ -781,8 +791,7 @@ private:
                 install_one(c.client_id, std::move(c.record));
             }
         } catch (...) {
-            for (std::size_t i = 0; i < installed; ++i)
-                install_one(clients[i].client_id, ClientRecord{});
+            for (std::size_t i = 0; i < installed; ++i) install_one(clients[i].client_id, ClientRecord{});
             throw;
         }
     }

@@ -6,6 +6,5 @@
 #define MQTT_PRESENCE_VERSION_PATCH 0
 
 /// The version as one integer, MAJOR * 10000 + MINOR * 100 + PATCH.
-#define MQTT_PRESENCE_VERSION                                                                     \
-    (MQTT_PRESENCE_VERSION_MAJOR * 10000 + MQTT_PRESENCE_VERSION_MINOR * 100 +                    \
-     MQTT_PRESENCE_VERSION_PATCH)
+#define MQTT_PRESENCE_VERSION                                                                                          \
+    (MQTT_PRESENCE_VERSION_MAJOR * 10000 + MQTT_PRESENCE_VERSION_MINOR * 100 + MQTT_PRESENCE_VERSION_PATCH)

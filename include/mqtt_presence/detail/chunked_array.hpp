@@ -44,7 +44,7 @@ public:
         }
     }
     ChunkedArray(ChunkedArray&& other) noexcept
-        : m_chunks(std::move(other.m_chunks)), m_size(std::exchange(other.m_size, 0)) {
+            : m_chunks(std::move(other.m_chunks)), m_size(std::exchange(other.m_size, 0)) {
         other.m_chunks.clear();
     }
     ChunkedArray& operator=(const ChunkedArray& other) {
@@ -72,9 +72,7 @@ public:
     [[nodiscard]] std::size_t size() const noexcept { return m_size; }
     [[nodiscard]] bool empty() const noexcept { return m_size == 0; }
     [[nodiscard]] T& operator[](std::size_t i) noexcept { return m_chunks[i / chunk_size][i % chunk_size]; }
-    [[nodiscard]] const T& operator[](std::size_t i) const noexcept {
-        return m_chunks[i / chunk_size][i % chunk_size];
-    }
+    [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return m_chunks[i / chunk_size][i % chunk_size]; }
     [[nodiscard]] T& back() noexcept { return (*this)[m_size - 1]; }
 
     /// Elements the allocated chunks hold.

@@ -118,7 +118,9 @@ public:
 
     /// The text as a view: into the object or its heap block when stored as is, else decoded
     /// into `scratch` (valid while both live). No allocation.
-    [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept { return view_of(m_bytes, m_kind, m_len, scratch); }
+    [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept {
+        return view_of(m_bytes, m_kind, m_len, scratch);
+    }
 
     /// A trivially copyable image of a string, taken without allocating: a copy of its bytes,
     /// while a long text's heap block stays owned by the string. Readable while the string it
@@ -127,7 +129,9 @@ public:
     class Image {
     public:
         /// The text, as CompactString::view gives it (decoded into `scratch` when packed).
-        [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept { return view_of(m_bytes, m_kind, m_len, scratch); }
+        [[nodiscard]] std::string_view view(Scratch& scratch) const noexcept {
+            return view_of(m_bytes, m_kind, m_len, scratch);
+        }
 
     private:
         friend class CompactString;
@@ -157,7 +161,8 @@ public:
     [[nodiscard]] bool matches(const Probe& probe) const noexcept {
         if (probe.m_kind != m_kind || probe.m_len != m_len) return false;
         if (m_kind == kind_heap)
-            return probe.m_text.size() == heap_size() && std::memcmp(heap_data(), probe.m_text.data(), probe.m_text.size()) == 0;
+            return probe.m_text.size() == heap_size() &&
+                   std::memcmp(heap_data(), probe.m_text.data(), probe.m_text.size()) == 0;
         return std::memcmp(probe.m_packed, m_bytes, N) == 0; // zero-padded: all N bytes
     }
 
@@ -209,7 +214,7 @@ private:
         if ((between(0x2f, 0x3a) | between(0x60, 0x67)) != highs) return false;
         // '0'..'9' → 0..9; 'a'..'f' (bit 6 set) → 1..6 + 9.
         const std::uint64_t v = (x & (ones * 0x0f)) + ((x >> 6) & ones) * 9;
-        const std::uint64_t pairs = (v << 4 | v >> 8); // byte 2k: digit 2k high, digit 2k+1 low
+        const std::uint64_t pairs = (v << 4 | v >> 8);   // byte 2k: digit 2k high, digit 2k+1 low
         std::uint64_t t = pairs & 0x00ff00ff00ff00ffULL; // gather bytes 0, 2, 4, 6
         t = (t | t >> 8) & 0x0000ffff0000ffffULL;
         const auto packed = static_cast<std::uint32_t>(t | t >> 16);
@@ -218,7 +223,8 @@ private:
     }
 
     // Parses a canonical decimal in [0, max] (no sign, no leading zero) from text[pos..].
-    static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max, std::uint32_t& value) noexcept {
+    static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max,
+                              std::uint32_t& value) noexcept {
         const std::size_t start = pos;
         value = 0;
         while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
@@ -324,7 +330,8 @@ private:
     }
 
     // The text of the encoding (bytes, kind, len), decoded into `scratch` when packed.
-    static std::string_view view_of(const unsigned char* bytes, std::uint8_t kind, std::uint8_t len, Scratch& scratch) noexcept {
+    static std::string_view view_of(const unsigned char* bytes, std::uint8_t kind, std::uint8_t len,
+                                    Scratch& scratch) noexcept {
         switch (kind) {
         case kind_hex: {
             static constexpr char digits[] = "0123456789abcdef";

@@ -25,8 +25,8 @@
 #include <utility>
 
 #include "chunked_array.hpp"
-#include "large_block.hpp"
 #include "compact_string.hpp"
+#include "large_block.hpp"
 #include "prefetch.hpp"
 
 namespace mqtt_presence::detail {

@@ -47,7 +47,8 @@ public:
         return *this;
     }
     GroupTable(GroupTable&& other) noexcept
-        : m_entries(std::move(other.m_entries)), m_slots(std::move(other.m_slots)), m_last(std::exchange(other.m_last, nullptr)) {}
+            : m_entries(std::move(other.m_entries)), m_slots(std::move(other.m_slots)),
+              m_last(std::exchange(other.m_last, nullptr)) {}
     GroupTable& operator=(GroupTable&& other) noexcept {
         m_entries = std::move(other.m_entries);
         m_slots = std::move(other.m_slots);
@@ -123,7 +124,8 @@ private:
         }
         if (i < s.size()) {
             std::uint64_t w = 0;
-            for (std::size_t j = i; j < s.size(); ++j) w |= std::uint64_t{static_cast<unsigned char>(s[j])} << (8 * (j - i));
+            for (std::size_t j = i; j < s.size(); ++j)
+                w |= std::uint64_t{static_cast<unsigned char>(s[j])} << (8 * (j - i));
             h = (h ^ w) * k;
             h ^= h >> 29;
         }
@@ -160,7 +162,8 @@ private:
         entry->name.assign(group);
         entry->hash = h;
         m_entries.reserve(m_entries.size() + 1);
-        if (2 * (m_entries.size() + 1) > m_slots.size()) rebuild(m_slots.empty() ? 8 : 2 * m_slots.size()); // may throw: nothing changed yet
+        if (2 * (m_entries.size() + 1) > m_slots.size())
+            rebuild(m_slots.empty() ? 8 : 2 * m_slots.size()); // may throw: nothing changed yet
         Entry* e = entry.get();
         m_entries.push_back(std::move(entry)); // reserved: no throw
         place(e);
@@ -181,8 +184,8 @@ private:
     }
 
     std::vector<std::unique_ptr<Entry>> m_entries; // owners; entries never move
-    std::vector<Slot> m_slots;                      // a power of two, at most half full
-    Entry* m_last = nullptr;                        // the group of the last add()
+    std::vector<Slot> m_slots;                     // a power of two, at most half full
+    Entry* m_last = nullptr;                       // the group of the last add()
 };
 
 template <bool Concurrent>
@@ -255,9 +258,7 @@ public:
             });
     }
 
-    [[nodiscard]] std::size_t groups() const {
-        return sum().size();
-    }
+    [[nodiscard]] std::size_t groups() const { return sum().size(); }
 
 private:
     static constexpr std::size_t stripes = 16;
@@ -272,8 +273,10 @@ private:
             const std::lock_guard<std::mutex> lock(s.mutex);
             s.table.for_each([&](std::string_view name, std::int64_t count) {
                 const auto it = totals.find(name);
-                if (it == totals.end()) totals.emplace(std::string(name), count);
-                else it->second += count;
+                if (it == totals.end())
+                    totals.emplace(std::string(name), count);
+                else
+                    it->second += count;
             });
         }
         return totals;

@@ -94,7 +94,9 @@ public:
 private:
     [[nodiscard]] std::size_t size() const noexcept { return m_text.size(); }
     [[nodiscard]] unsigned char byte(std::size_t at) const noexcept { return static_cast<unsigned char>(m_text[at]); }
-    [[nodiscard]] bool digit_at(std::size_t at) const noexcept { return at < size() && byte(at) >= '0' && byte(at) <= '9'; }
+    [[nodiscard]] bool digit_at(std::size_t at) const noexcept {
+        return at < size() && byte(at) >= '0' && byte(at) <= '9';
+    }
 
     static std::string at(std::string_view problem, std::size_t offset) {
         std::string message = "malformed JSON: ";
@@ -119,7 +121,8 @@ private:
     }
 
     void skip_whitespace() noexcept {
-        while (m_pos < size() && (byte(m_pos) == ' ' || byte(m_pos) == '\t' || byte(m_pos) == '\n' || byte(m_pos) == '\r'))
+        while (m_pos < size() &&
+               (byte(m_pos) == ' ' || byte(m_pos) == '\t' || byte(m_pos) == '\n' || byte(m_pos) == '\r'))
             ++m_pos;
     }
 
@@ -201,9 +204,12 @@ private:
             if (i >= size()) return -2;
             const unsigned char c = byte(i);
             int digit = -1;
-            if (c >= '0' && c <= '9') digit = c - '0';
-            else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-            else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
+            if (c >= '0' && c <= '9')
+                digit = c - '0';
+            else if (c >= 'a' && c <= 'f')
+                digit = c - 'a' + 10;
+            else if (c >= 'A' && c <= 'F')
+                digit = c - 'A' + 10;
             if (digit < 0) return -1;
             value = value * 16 + digit;
         }

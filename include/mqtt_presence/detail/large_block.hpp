@@ -51,7 +51,7 @@ inline void* allocate_large(std::size_t bytes) {
         return reinterpret_cast<void*>(aligned);
     }
 #endif
-    return ::operator new(bytes, std::align_val_t{64});
+    return ::operator new (bytes, std::align_val_t{64});
 }
 
 /// Frees a block of allocate_large(bytes).
@@ -63,7 +63,7 @@ inline void deallocate_large(void* p, std::size_t bytes) noexcept {
         return;
     }
 #endif
-    ::operator delete(p, std::align_val_t{64});
+    ::operator delete (p, std::align_val_t{64});
 }
 
 /// Advises the kernel to back the whole huge pages inside a block of allocate_large(bytes)
@@ -89,11 +89,11 @@ class LargeArray {
 public:
     LargeArray() = default;
     explicit LargeArray(std::size_t count)
-        : m_data(static_cast<T*>(allocate_large(count * sizeof(T)))), m_count(count) {
+            : m_data(static_cast<T*>(allocate_large(count * sizeof(T)))), m_count(count) {
         advise_huge_pages(m_data, count * sizeof(T));
     }
     LargeArray(LargeArray&& other) noexcept
-        : m_data(std::exchange(other.m_data, nullptr)), m_count(std::exchange(other.m_count, 0)) {}
+            : m_data(std::exchange(other.m_data, nullptr)), m_count(std::exchange(other.m_count, 0)) {}
     LargeArray& operator=(LargeArray&& other) noexcept {
         if (this != &other) {
             reset();

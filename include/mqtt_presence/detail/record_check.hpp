@@ -60,7 +60,7 @@ struct RecordProblem {
     const std::size_t count = record.channels.size();
     if (count > max_record_channels(options))
         return {0, std::to_string(count) + " channels, more than this store's caps allow (" +
-                       std::to_string(max_record_channels(options)) + ")"};
+                           std::to_string(max_record_channels(options)) + ")"};
     std::size_t open = 0;
     std::size_t synthetic = 0;
     CompactString<16>::Scratch scratch;
@@ -83,7 +83,7 @@ struct RecordProblem {
     if (synthetic > 1) return {0, "more than one synthetic channel"};
     if (open > options.max_open_channels)
         return {0, std::to_string(open) + " open channels, more than max_open_channels (" +
-                       std::to_string(options.max_open_channels) + ")"};
+                           std::to_string(options.max_open_channels) + ")"};
     if (has_duplicate_channel(record)) return {0, "a channel id appears twice"};
     if (record.empty()) return {0, "an empty record (stores keep none)"};
     return {};

@@ -234,7 +234,8 @@ inline std::string unpack_ipv4(std::string_view packed) {
     // Each channel takes at least 6 bytes: refuse a count the data cannot hold before
     // allocating for it, and one the caps do not allow.
     if (count > in.left() / 6 || count > max_record_channels(options))
-        throw std::runtime_error(std::to_string(count) + " channels, more than the data holds or this store's caps allow");
+        throw std::runtime_error(std::to_string(count) +
+                                 " channels, more than the data holds or this store's caps allow");
     record.channels.reserve(static_cast<std::size_t>(count));
     for (std::uint64_t i = 0; i < count; ++i) {
         try {

@@ -9,10 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <stdexcept>
-#include <cstring>
 #include <type_traits>
 #include <utility>
 

@@ -21,10 +21,7 @@
 
 namespace mqtt_presence {
 
-namespace detail {
-
-
-} // namespace detail
+namespace detail {} // namespace detail
 
 /// Parses one Alibaba lifecycle message into `event`, reusing its buffers. Returns false and
 /// sets `error` (naming the field and the problem) on bad input; never throws for bad input.
@@ -43,7 +40,8 @@ inline bool parse_alibaba_event(std::string_view json, Event& event, std::string
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_alibaba_event(std::string_view json) {
-    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_alibaba_event(j, e, error); });
+    return detail::try_parse_with(
+            json, [](std::string_view j, Event& e, std::string& error) { return parse_alibaba_event(j, e, error); });
 }
 
 /// The same, also requiring the RocketMQ message tag to equal the body's eventType.
@@ -69,7 +67,8 @@ inline void to_json(nlohmann::json& j, EventType type) { j = std::string(to_stri
 inline void from_json(const nlohmann::json& j, EventType& type) {
     if (!j.is_string()) throw ParseError("mqtt_presence: event type must be a string");
     const auto parsed = parse_event_type(j.get_ref<const std::string&>());
-    if (!parsed) throw ParseError("mqtt_presence: unknown event type " + detail::quoted(j.get_ref<const std::string&>()));
+    if (!parsed)
+        throw ParseError("mqtt_presence: unknown event type " + detail::quoted(j.get_ref<const std::string&>()));
     type = *parsed;
 }
 
@@ -86,7 +85,8 @@ inline void to_json(nlohmann::json& j, const Event& event) {
 inline void from_json(const nlohmann::json& j, Event& event) {
     detail::AlibabaFields fields;
     fields.reset(event);
-    if (!j.is_object()) throw ParseError(std::string("mqtt_presence: message must be a JSON object, got ") + j.type_name());
+    if (!j.is_object())
+        throw ParseError(std::string("mqtt_presence: message must be a JSON object, got ") + j.type_name());
     bool ok = true;
     for (auto it = j.begin(); ok && it != j.end(); ++it) {
         const auto field = detail::AlibabaFields::field_of(it.key());

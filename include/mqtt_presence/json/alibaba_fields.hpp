@@ -146,7 +146,8 @@ public:
         }
         case time: {
             // Accepted as a string of decimal digits too (some producers quote longs).
-            if (value.empty() || value.size() > 19) return fail("\"time\" must be an integer, got string " + quoted(value));
+            if (value.empty() || value.size() > 19)
+                return fail("\"time\" must be an integer, got string " + quoted(value));
             std::uint64_t v = 0;
             for (const char c : value) {
                 if (c < '0' || c > '9') return fail("\"time\" must be an integer, got string " + quoted(value));
@@ -201,7 +202,9 @@ public:
     }
 
     // The message itself is not an object (type_name as nlohmann names JSON types).
-    bool on_top_level(const char* type_name) { return fail(std::string("message must be a JSON object, got ") + type_name); }
+    bool on_top_level(const char* type_name) {
+        return fail(std::string("message must be a JSON object, got ") + type_name);
+    }
 
     // A container opened at depth max_depth + 1, the message's object being depth 1.
     static constexpr std::size_t max_depth = 64;

@@ -102,7 +102,8 @@ private:
         for (auto member : object) {
             simdjson::ondemand::field field;
             Field name = Field::unknown;
-            if (std::move(member).get(field) != simdjson::SUCCESS || field_of(field, name) != simdjson::SUCCESS) return false;
+            if (std::move(member).get(field) != simdjson::SUCCESS || field_of(field, name) != simdjson::SUCCESS)
+                return false;
             if (!fields.begin(name) || !read_field(name, field.value(), fields)) return false;
         }
         // Only whitespace may follow the object.
@@ -137,7 +138,8 @@ private:
         if (value.get_number().get(number) != simdjson::SUCCESS) return fields.on_float(Field::time, raw);
         switch (number.get_number_type()) {
         case simdjson::ondemand::number_type::signed_integer: return fields.on_integer(Field::time, number.get_int64());
-        case simdjson::ondemand::number_type::unsigned_integer: return fields.on_unsigned(Field::time, number.get_uint64());
+        case simdjson::ondemand::number_type::unsigned_integer:
+            return fields.on_unsigned(Field::time, number.get_uint64());
         default: return fields.on_float(Field::time, raw);
         }
     }
@@ -164,8 +166,8 @@ private:
             for (auto member : object) {
                 simdjson::ondemand::field field;
                 std::string_view key;
-                if (std::move(member).get(field) != simdjson::SUCCESS || field.unescaped_key().get(key) != simdjson::SUCCESS ||
-                    !skip(field.value(), depth + 1, fields))
+                if (std::move(member).get(field) != simdjson::SUCCESS ||
+                    field.unescaped_key().get(key) != simdjson::SUCCESS || !skip(field.value(), depth + 1, fields))
                     return false;
             }
             return true;
@@ -208,14 +210,20 @@ private:
     static simdjson::error_code field_of(simdjson::ondemand::field& field, Field& name) {
         // The message is padded: comparing past the end of a short key is safe.
         const simdjson::ondemand::raw_json_string raw = field.key();
-        if (raw.unsafe_is_equal(std::string_view("clientId"))) name = Field::client_id;
-        else if (raw.unsafe_is_equal(std::string_view("channelId"))) name = Field::channel_id;
-        else if (raw.unsafe_is_equal(std::string_view("eventType"))) name = Field::event_type;
-        else if (raw.unsafe_is_equal(std::string_view("time"))) name = Field::time;
-        else if (raw.unsafe_is_equal(std::string_view("clientIp"))) name = Field::client_ip;
+        if (raw.unsafe_is_equal(std::string_view("clientId")))
+            name = Field::client_id;
+        else if (raw.unsafe_is_equal(std::string_view("channelId")))
+            name = Field::channel_id;
+        else if (raw.unsafe_is_equal(std::string_view("eventType")))
+            name = Field::event_type;
+        else if (raw.unsafe_is_equal(std::string_view("time")))
+            name = Field::time;
+        else if (raw.unsafe_is_equal(std::string_view("clientIp")))
+            name = Field::client_ip;
         else {
             std::string_view key;
-            if (const simdjson::error_code status = field.unescaped_key().get(key); status != simdjson::SUCCESS) return status;
+            if (const simdjson::error_code status = field.unescaped_key().get(key); status != simdjson::SUCCESS)
+                return status;
             name = detail::AlibabaFields::field_of(key);
         }
         return simdjson::SUCCESS;
@@ -240,7 +248,8 @@ private:
 
     // A token as simdjson gives it runs to the next token: without the whitespace.
     static std::string_view without_trailing_whitespace(std::string_view token) noexcept {
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' || token.back() == '\r'))
+        while (!token.empty() &&
+               (token.back() == ' ' || token.back() == '\t' || token.back() == '\n' || token.back() == '\r'))
             token.remove_suffix(1);
         return token;
     }

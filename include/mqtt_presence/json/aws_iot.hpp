@@ -227,7 +227,9 @@ public:
     }
 
     // The message itself is not an object.
-    bool on_top_level(const char* type_name) { return fail(std::string("message must be a JSON object, got ") + type_name); }
+    bool on_top_level(const char* type_name) {
+        return fail(std::string("message must be a JSON object, got ") + type_name);
+    }
 
     bool on_too_deep() { return fail("JSON nested deeper than " + std::to_string(max_depth) + " levels"); }
 
@@ -260,7 +262,6 @@ private:
     std::string m_error;
 };
 
-
 } // namespace detail::aws_iot
 
 /// The store options for AWS IoT Core's lifecycle events: `base` with Options::key_reuse_gap_ms
@@ -290,7 +291,8 @@ inline bool parse_aws_iot_event(std::string_view json, Event& event, std::string
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_aws_iot_event(std::string_view json) {
-    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_aws_iot_event(j, e, error); });
+    return detail::try_parse_with(
+            json, [](std::string_view j, Event& e, std::string& error) { return parse_aws_iot_event(j, e, error); });
 }
 
 /// Parses one AWS IoT Core lifecycle message. Throws ParseError naming the field and the problem.

@@ -160,8 +160,10 @@ struct Time {
     const std::int64_t seconds = days_from_civil(year, month, day) * 86400 +
                                  static_cast<std::int64_t>(hour * 3600 + minute * 60 + second) - offset_minutes * 60;
     out.ms = seconds * 1000 + fraction_ms;
-    if (out.ms < 0) out.error = TimeError::before_1970;
-    else if (out.ms > max_time_ms) out.error = TimeError::after_9999;
+    if (out.ms < 0)
+        out.error = TimeError::before_1970;
+    else if (out.ms > max_time_ms)
+        out.error = TimeError::after_9999;
     return out;
 }
 
@@ -250,11 +252,14 @@ public:
             return true;
         case type:
         case event_type:
-            if (value == azure_eg_mqtt_connected) m_event.type = EventType::connect;
-            else if (value == azure_eg_mqtt_disconnected) m_event.type = EventType::tcpclean;
+            if (value == azure_eg_mqtt_connected)
+                m_event.type = EventType::connect;
+            else if (value == azure_eg_mqtt_disconnected)
+                m_event.type = EventType::tcpclean;
             else
                 return fail("unknown " + quoted_name(field) + " " + quoted(value) + " (expected " +
-                            std::string(azure_eg_mqtt_connected) + " or " + std::string(azure_eg_mqtt_disconnected) + ")");
+                            std::string(azure_eg_mqtt_connected) + " or " + std::string(azure_eg_mqtt_disconnected) +
+                            ")");
             return true;
         case time:
         case event_time: {
@@ -262,7 +267,8 @@ public:
             switch (parsed.error) {
             case TimeError::none: m_event.time_ms = parsed.ms; return true;
             case TimeError::syntax:
-                return fail(quoted_name(field) + " is not an RFC 3339 time: " + quoted(value) + " (" + parsed.reason + ")");
+                return fail(quoted_name(field) + " is not an RFC 3339 time: " + quoted(value) + " (" + parsed.reason +
+                            ")");
             case TimeError::before_1970: return fail(quoted_name(field) + " is before 1970: " + quoted(value));
             case TimeError::after_9999: return fail(quoted_name(field) + " is after the year 9999: " + quoted(value));
             }
@@ -298,12 +304,14 @@ public:
         if (raw.find_first_of(".eE") != std::string_view::npos)
             return fail(quoted_name(field) + " must be an integer, got a number with a fraction or exponent");
         if (raw.substr(0, 1) == "-") return fail(quoted_name(field) + " is negative");
-        return fail(quoted_name(field) + " is larger than " + std::to_string(std::numeric_limits<std::uint64_t>::max()));
+        return fail(quoted_name(field) + " is larger than " +
+                    std::to_string(std::numeric_limits<std::uint64_t>::max()));
     }
 
     bool on_null(Field field) {
         // The unused fields of "data" may be null, as if absent.
-        if (field == namespace_name || field == client_authentication_name || field == disconnection_reason) return true;
+        if (field == namespace_name || field == client_authentication_name || field == disconnection_reason)
+            return true;
         return on_other(field, "null");
     }
 
@@ -323,7 +331,8 @@ public:
         if (cloud_field == unknown && grid_field == unknown)
             return fail("\"type\" (CloudEvents) or \"eventType\" (Event Grid schema) is missing");
         const bool cloud = cloud_field != unknown;
-        for (const Field field : {cloud ? type : event_type, cloud ? time : event_time, data, client_session_name, sequence_number})
+        for (const Field field :
+             {cloud ? type : event_type, cloud ? time : event_time, data, client_session_name, sequence_number})
             if (!seen(field)) return fail(quoted_name(field) + " is missing");
         return true;
     }
@@ -366,15 +375,27 @@ public:
 
     explicit Sax(Fields& fields) : m_fields(fields) {}
 
-    bool null() { return scalar("null", [&] { return m_fields.on_null(m_field); }); }
-    bool boolean(bool) { return scalar("boolean", [&] { return m_fields.on_other(m_field, "boolean"); }); }
-    bool number_integer(number_integer_t v) { return scalar("number", [&] { return m_fields.on_integer(m_field, v); }); }
-    bool number_unsigned(number_unsigned_t v) { return scalar("number", [&] { return m_fields.on_unsigned(m_field, v); }); }
+    bool null() {
+        return scalar("null", [&] { return m_fields.on_null(m_field); });
+    }
+    bool boolean(bool) {
+        return scalar("boolean", [&] { return m_fields.on_other(m_field, "boolean"); });
+    }
+    bool number_integer(number_integer_t v) {
+        return scalar("number", [&] { return m_fields.on_integer(m_field, v); });
+    }
+    bool number_unsigned(number_unsigned_t v) {
+        return scalar("number", [&] { return m_fields.on_unsigned(m_field, v); });
+    }
     bool number_float(number_float_t, const string_t& raw) {
         return scalar("number", [&] { return m_fields.on_float(m_field, raw); });
     }
-    bool string(string_t& v) { return scalar("string", [&] { return m_fields.on_string(m_field, v); }); }
-    bool binary(binary_t&) { return scalar("binary", [&] { return m_fields.on_other(m_field, "binary"); }); }
+    bool string(string_t& v) {
+        return scalar("string", [&] { return m_fields.on_string(m_field, v); });
+    }
+    bool binary(binary_t&) {
+        return scalar("binary", [&] { return m_fields.on_other(m_field, "binary"); });
+    }
 
     bool start_object(std::size_t) {
         switch (slot()) {
@@ -384,8 +405,10 @@ public:
             m_event_depth = 2;
             break;
         case Slot::event_field:
-            if (m_field == Fields::data) m_in_data = true;
-            else if (!m_fields.on_other(m_field, "object")) return false;
+            if (m_field == Fields::data)
+                m_in_data = true;
+            else if (!m_fields.on_other(m_field, "object"))
+                return false;
             break;
         case Slot::data_field:
             if (!m_fields.on_other(m_field, "object")) return false;
@@ -417,7 +440,8 @@ public:
 
     bool end_array() {
         --m_depth;
-        if (m_array && m_depth == 0 && m_elements == 0) return m_fields.fail("JSON array holds no event (expected exactly one)");
+        if (m_array && m_depth == 0 && m_elements == 0)
+            return m_fields.fail("JSON array holds no event (expected exactly one)");
         return true;
     }
 
@@ -462,14 +486,16 @@ private:
     // A value directly in the message's array: it must be the one and only event object.
     bool element(const char* type_name) {
         if (++m_elements > 1)
-            return m_fields.fail("JSON array holds more than one event (expected exactly one: split the batch and parse each event)");
+            return m_fields.fail("JSON array holds more than one event (expected exactly one: split the batch and "
+                                 "parse each event)");
         if (std::strcmp(type_name, "object") != 0)
             return m_fields.fail(std::string("JSON array element must be a JSON object, got ") + type_name);
         return true;
     }
 
     bool push() {
-        if (++m_depth > max_depth) return m_fields.fail("JSON nested deeper than " + std::to_string(max_depth) + " levels");
+        if (++m_depth > max_depth)
+            return m_fields.fail("JSON nested deeper than " + std::to_string(max_depth) + " levels");
         return true;
     }
 
@@ -477,9 +503,9 @@ private:
     Fields::Field m_field = Fields::unknown;
     std::size_t m_depth = 0;
     std::size_t m_event_depth = std::numeric_limits<std::size_t>::max(); // set when the event object opens
-    std::size_t m_elements = 0;                                           // values in the message's array
-    bool m_array = false;                                                 // the message is an array
-    bool m_in_data = false;                                               // inside the event's "data" object
+    std::size_t m_elements = 0;                                          // values in the message's array
+    bool m_array = false;                                                // the message is an array
+    bool m_in_data = false;                                              // inside the event's "data" object
 };
 
 } // namespace detail::azure_eg_mqtt
@@ -504,7 +530,9 @@ inline bool parse_azure_eg_mqtt_event(std::string_view json, Event& event, std::
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_azure_eg_mqtt_event(std::string_view json) {
-    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_azure_eg_mqtt_event(j, e, error); });
+    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) {
+        return parse_azure_eg_mqtt_event(j, e, error);
+    });
 }
 
 /// Parses one Azure Event Grid MQTT broker session event. Throws ParseError naming the field

@@ -81,7 +81,8 @@ struct TimeField {
     // `raw` is the number as written: an integer too large for 64 bits also arrives here.
     static bool from_float(std::string_view name, std::string_view raw, std::string& error) {
         if (raw.find_first_of(".eE") == std::string_view::npos)
-            error = "\"" + std::string(name) + (raw.substr(0, 1) == "-" ? "\" is negative" : "\" is after the year 9999");
+            error = "\"" + std::string(name) +
+                    (raw.substr(0, 1) == "-" ? "\" is negative" : "\" is after the year 9999");
         else
             error = "\"" + std::string(name) + "\" must be an integer, got a number with a fraction or exponent";
         return false;
@@ -179,9 +180,13 @@ public:
     bool on_string(Field field, std::string_view value) {
         switch (field) {
         case event:
-            if (value == "client.connected") m_kind = Kind::connected;
-            else if (value == "client.disconnected") m_kind = Kind::disconnected;
-            else return fail("unknown \"event\" " + quoted(value) + " (expected client.connected or client.disconnected)");
+            if (value == "client.connected")
+                m_kind = Kind::connected;
+            else if (value == "client.disconnected")
+                m_kind = Kind::disconnected;
+            else
+                return fail("unknown \"event\" " + quoted(value) +
+                            " (expected client.connected or client.disconnected)");
             break;
         case clientid:
             if (const auto problem = id_problem(value); !problem.empty())
@@ -197,9 +202,11 @@ public:
         case reason: m_session_moved = value == "takenover" || value == "discarded"; break;
         case peername:
         case ipaddress:
-            if (value.size() > max_address_bytes) return fail("\"" + std::string(name(field)) + "\" is longer than 255 bytes");
+            if (value.size() > max_address_bytes)
+                return fail("\"" + std::string(name(field)) + "\" is longer than 255 bytes");
             // peername wins over ipaddress, in whatever order they come.
-            if (field == peername || (m_present & bit(peername)) == 0U) m_event->client_ip.assign(value.data(), value.size());
+            if (field == peername || (m_present & bit(peername)) == 0U)
+                m_event->client_ip.assign(value.data(), value.size());
             break;
         default: return true;
         }
@@ -242,7 +249,9 @@ public:
     }
 
     // The message itself is not an object (type_name as nlohmann names JSON types).
-    bool on_top_level(const char* type_name) { return fail(std::string("message must be a JSON object, got ") + type_name); }
+    bool on_top_level(const char* type_name) {
+        return fail(std::string("message must be a JSON object, got ") + type_name);
+    }
 
     // A container opened at depth max_depth + 1, the message's object being depth 1.
     static constexpr std::size_t max_depth = 64;
@@ -253,9 +262,13 @@ public:
         if (!present(clientid)) return fail("missing field \"clientid\"");
         Kind kind = m_kind;
         if (kind == Kind::unknown) {
-            if (present(disconnected_at) || present(reason)) kind = Kind::disconnected;
-            else if (present(connected_at)) kind = Kind::connected;
-            else return fail(R"(neither connected nor disconnected: no "event", "connected_at", "disconnected_at" or "reason")");
+            if (present(disconnected_at) || present(reason))
+                kind = Kind::disconnected;
+            else if (present(connected_at))
+                kind = Kind::connected;
+            else
+                return fail(
+                        R"(neither connected nor disconnected: no "event", "connected_at", "disconnected_at" or "reason")");
         }
         Event& e = *m_event;
         if (kind == Kind::connected) {
@@ -265,10 +278,14 @@ public:
             e.channel_id = std::to_string(e.time_ms);
             return true;
         }
-        if (present(disconnected_at)) e.time_ms = time_of(disconnected_at);
-        else if (present(timestamp)) e.time_ms = time_of(timestamp);
-        else if (present(ts)) e.time_ms = time_of(ts);
-        else return fail(R"(missing field "disconnected_at" (or "timestamp" or "ts"))");
+        if (present(disconnected_at))
+            e.time_ms = time_of(disconnected_at);
+        else if (present(timestamp))
+            e.time_ms = time_of(timestamp);
+        else if (present(ts))
+            e.time_ms = time_of(ts);
+        else
+            return fail(R"(missing field "disconnected_at" (or "timestamp" or "ts"))");
         if (present(connected_at)) {
             e.type = EventType::tcpclean;
             e.channel_id = std::to_string(time_of(connected_at));
@@ -297,11 +314,10 @@ private:
     unsigned m_seen = 0;    // fields met (duplicates)
     unsigned m_present = 0; // fields with a usable value (null is absent)
     Kind m_kind = Kind::unknown;
-    bool m_session_moved = false; // reason "takenover" or "discarded"
+    bool m_session_moved = false;           // reason "takenover" or "discarded"
     std::int64_t m_times[4] = {0, 0, 0, 0}; // connected_at, disconnected_at, timestamp, ts
     std::string m_error;
 };
-
 
 } // namespace detail::emqx
 
@@ -323,7 +339,8 @@ inline bool parse_emqx_event(std::string_view json, Event& event, std::string& e
 
 /// Non-throwing parse for untrusted payloads.
 [[nodiscard]] inline ParseResult try_parse_emqx_event(std::string_view json) {
-    return detail::try_parse_with(json, [](std::string_view j, Event& e, std::string& error) { return parse_emqx_event(j, e, error); });
+    return detail::try_parse_with(
+            json, [](std::string_view j, Event& e, std::string& error) { return parse_emqx_event(j, e, error); });
 }
 
 /// Parses one EMQX lifecycle message. Throws ParseError naming the field and the problem.

@@ -35,8 +35,12 @@ public:
 
     bool null() { return field_value() ? m_fields.on_null(m_field) : nested("null"); }
     bool boolean(bool) { return field_value() ? m_fields.on_boolean(m_field) : nested("boolean"); }
-    bool number_integer(number_integer_t v) { return field_value() ? m_fields.on_integer(m_field, v) : nested("number"); }
-    bool number_unsigned(number_unsigned_t v) { return field_value() ? m_fields.on_unsigned(m_field, v) : nested("number"); }
+    bool number_integer(number_integer_t v) {
+        return field_value() ? m_fields.on_integer(m_field, v) : nested("number");
+    }
+    bool number_unsigned(number_unsigned_t v) {
+        return field_value() ? m_fields.on_unsigned(m_field, v) : nested("number");
+    }
     bool number_float(number_float_t, const string_t& raw) {
         return field_value() ? m_fields.on_float(m_field, raw) : nested("number");
     }
@@ -86,7 +90,8 @@ private:
 /// first problem `fields` found.
 template <class Sax, class Fields>
 bool read_message(std::string_view json, Sax& sax, const Fields& fields, std::string& error) {
-    const bool ok = nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
+    const bool ok =
+            nlohmann::json::sax_parse(json.begin(), json.end(), &sax, nlohmann::json::input_format_t::json, true);
     // nlohmann takes a NUL byte for the end of the input, so it accepts one after the object,
     // followed by anything; here it is a stray byte. (Inside a string nlohmann refuses it.)
     if (ok && fields.error().empty() && std::memchr(json.data(), 0, json.size()) == nullptr) return true;

@@ -94,13 +94,13 @@ template <class S, class = void>
 struct has_update : std::false_type {};
 template <class S>
 struct has_update<S, std::void_t<decltype(std::declval<S&>().update(std::string_view{}, UpdateProbe{}))>>
-    : std::true_type {};
+        : std::true_type {};
 
 template <class S, class = void>
 struct has_visit : std::false_type {};
 template <class S>
 struct has_visit<S, std::void_t<decltype(std::declval<const S&>().visit(std::string_view{}, VisitProbe{}))>>
-    : std::true_type {};
+        : std::true_type {};
 
 template <class S, class = void>
 struct has_for_each : std::false_type {};
@@ -111,7 +111,7 @@ template <class S, class = void>
 struct has_size : std::false_type {};
 template <class S>
 struct has_size<S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().size()), std::size_t>>>
-    : std::true_type {};
+        : std::true_type {};
 
 /// Whether S offers the optional hashed lookup that ingest_batch and is_online_batch use:
 /// `std::uint64_t hash(std::string_view) const`, `prefetch(std::uint64_t, PrefetchStage) const`,
@@ -120,12 +120,12 @@ template <class S, class = void>
 struct has_prefetch : std::false_type {};
 template <class S>
 struct has_prefetch<
-    S, std::enable_if_t<
-           std::is_same_v<decltype(std::declval<const S&>().hash(std::string_view{})), std::uint64_t>,
-           std::void_t<decltype(std::declval<const S&>().prefetch(std::uint64_t{}, PrefetchStage::locate)),
-                       decltype(std::declval<S&>().update(std::string_view{}, std::uint64_t{}, UpdateProbe{})),
-                       decltype(std::declval<const S&>().visit(std::string_view{}, std::uint64_t{}, VisitProbe{}))>>>
-    : std::true_type {};
+        S, std::enable_if_t<
+                   std::is_same_v<decltype(std::declval<const S&>().hash(std::string_view{})), std::uint64_t>,
+                   std::void_t<decltype(std::declval<const S&>().prefetch(std::uint64_t{}, PrefetchStage::locate)),
+                               decltype(std::declval<S&>().update(std::string_view{}, std::uint64_t{}, UpdateProbe{})),
+                               decltype(std::declval<const S&>().visit(std::string_view{}, std::uint64_t{},
+                                                                       VisitProbe{}))>>> : std::true_type {};
 
 /// Whether S offers `reserve(std::size_t records)`.
 template <class S, class = void>
@@ -162,26 +162,27 @@ struct GroupProbe {
 template <class S, class = void>
 struct has_update_batch : std::false_type {};
 template <class S>
-struct has_update_batch<S, std::void_t<decltype(std::declval<S&>().update_batch(
-                               std::declval<const std::vector<std::string_view>&>(), BatchUpdateProbe{}, StoredProbe{}))>>
-    : std::true_type {};
+struct has_update_batch<
+        S, std::void_t<decltype(std::declval<S&>().update_batch(std::declval<const std::vector<std::string_view>&>(),
+                                                                BatchUpdateProbe{}, StoredProbe{}))>> : std::true_type {
+};
 
 template <class S, class = void>
 struct has_visit_batch : std::false_type {};
 template <class S>
 struct has_visit_batch<S, std::void_t<decltype(std::declval<const S&>().visit_batch(
-                              std::declval<const std::vector<std::string_view>&>(), BatchVisitProbe{}))>>
-    : std::true_type {};
+                                  std::declval<const std::vector<std::string_view>&>(), BatchVisitProbe{}))>>
+        : std::true_type {};
 
 template <class S, class = void>
 struct has_shared_counts : std::false_type {};
 template <class S>
 struct has_shared_counts<
-    S, std::enable_if_t<std::is_convertible_v<decltype(std::declval<const S&>().online_count()), std::size_t> &&
-                            std::is_convertible_v<decltype(std::declval<const S&>().online_count(std::string_view{})),
-                                                  std::size_t>,
-                        std::void_t<decltype(std::declval<const S&>().for_each_group(GroupProbe{}))>>>
-    : std::true_type {};
+        S, std::enable_if_t<
+                   std::is_convertible_v<decltype(std::declval<const S&>().online_count()), std::size_t> &&
+                           std::is_convertible_v<decltype(std::declval<const S&>().online_count(std::string_view{})),
+                                                 std::size_t>,
+                   std::void_t<decltype(std::declval<const S&>().for_each_group(GroupProbe{}))>>> : std::true_type {};
 
 /// Fails to compile, with a message naming the missing member and the fix, unless S models
 /// the storage concept.

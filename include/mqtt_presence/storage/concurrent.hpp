@@ -43,7 +43,7 @@ public:
 
     /// `shards` is rounded up to a power of two (at least 1).
     explicit ConcurrentStorage(std::size_t shards = default_shards)
-        : m_mask(round_up(shards) - 1), m_shards(std::make_unique<Shard[]>(m_mask + 1)) {}
+            : m_mask(round_up(shards) - 1), m_shards(std::make_unique<Shard[]>(m_mask + 1)) {}
 
     ConcurrentStorage(ConcurrentStorage&&) noexcept = default;
     ConcurrentStorage& operator=(ConcurrentStorage&&) noexcept = default;

@@ -82,7 +82,7 @@ namespace mqtt_presence {
 class RedisError : public std::runtime_error {
 public:
     explicit RedisError(const std::string& what, bool maybe_stored = false)
-        : std::runtime_error(what), m_maybe_stored(maybe_stored) {}
+            : std::runtime_error(what), m_maybe_stored(maybe_stored) {}
     [[nodiscard]] bool maybe_stored() const noexcept { return m_maybe_stored; }
 
 private:
@@ -218,8 +218,8 @@ public:
     void open(const RedisOptions& o) {
         reset();
         redisContext* c = o.unix_socket.empty()
-                              ? redisConnectWithTimeout(o.host.c_str(), o.port, to_timeval(o.connect_timeout))
-                              : redisConnectUnixWithTimeout(o.unix_socket.c_str(), to_timeval(o.connect_timeout));
+                                  ? redisConnectWithTimeout(o.host.c_str(), o.port, to_timeval(o.connect_timeout))
+                                  : redisConnectUnixWithTimeout(o.unix_socket.c_str(), to_timeval(o.connect_timeout));
         if (c == nullptr) throw ConnectionLost("cannot allocate a connection");
         std::unique_ptr<redisContext, ContextDeleter> context(c);
         if (c->err != 0) throw ConnectionLost(c->errstr);
@@ -344,7 +344,8 @@ return out
 )lua";
 
 inline Cause cause_from(std::string_view name) noexcept {
-    for (const Cause c : {Cause::connect, Cause::tcpclean, Cause::disconnect, Cause::takeover, Cause::reconcile, Cause::expiry})
+    for (const Cause c :
+         {Cause::connect, Cause::tcpclean, Cause::disconnect, Cause::takeover, Cause::reconcile, Cause::expiry})
         if (to_string(c) == name) return c;
     return Cause::none;
 }
@@ -375,7 +376,9 @@ public:
     template <class Fn>
     void update(std::string_view client_id, Fn&& fn) {
         const std::vector<std::string_view> ids{client_id};
-        update_batch(ids, [&](std::size_t, ClientRecord& record, EdgeNotes& notes) { fn(record, notes); }, [](std::size_t) {});
+        update_batch(
+                ids, [&](std::size_t, ClientRecord& record, EdgeNotes& notes) { fn(record, notes); },
+                [](std::size_t) {});
     }
 
     /// update() of each of the distinct `ids`: one pipelined round trip reads every record, one
@@ -394,9 +397,11 @@ public:
         const std::string& sha = script_sha();
         for (unsigned round = 0; !pending.empty(); ++round) {
             if (round == m_options.max_conflict_rounds)
-                throw RedisError("RedisStorage: " + std::to_string(pending.size()) + " client records still changed by other "
-                                 "consumers after " + std::to_string(round) + " compare-and-set rounds; first: " +
-                                 quoted(ids[pending.front()]));
+                throw RedisError("RedisStorage: " + std::to_string(pending.size()) +
+                                 " client records still changed by other "
+                                 "consumers after " +
+                                 std::to_string(round) +
+                                 " compare-and-set rounds; first: " + quoted(ids[pending.front()]));
             // Run the rules; the clients with something to write, by bucket: one script each.
             std::vector<std::pair<std::uint32_t, std::size_t>> writing; // (bucket, i)
             std::vector<std::string> next(ids.size());
@@ -432,7 +437,10 @@ public:
                     command.arg(ids[i]).arg(current[i]).arg(next[i]).arg(delta[i]).arg(group_of(ids[i]));
                     command.arg(static_cast<long long>(notes[i].size()));
                     for (const EdgeNote& note : notes[i])
-                        command.arg(note.online ? "1" : "0").arg(note.time_ms).arg(note.channel_id).arg(to_string(note.cause));
+                        command.arg(note.online ? "1" : "0")
+                                .arg(note.time_ms)
+                                .arg(note.channel_id)
+                                .arg(to_string(note.cause));
                 }
                 writes.push_back(std::move(command));
                 spans.emplace_back(from, to);
@@ -444,8 +452,8 @@ public:
                 replies = m_state->connection.pipeline(writes);
             } catch (const detail::redis::ConnectionLost& e) {
                 throw RedisError("RedisStorage: the connection to " + where() + " failed (" + e.what() + ") with " +
-                                     std::to_string(writing.size()) +
-                                     " client updates in flight; they may or may not be stored: redeliver them",
+                                         std::to_string(writing.size()) +
+                                         " client updates in flight; they may or may not be stored: redeliver them",
                                  true);
             }
             std::string server_error;
@@ -520,17 +528,19 @@ public:
                 {
                     const std::lock_guard<std::mutex> lock(m_state->mutex);
                     const detail::redis::Reply reply = run(detail::redis::Command()
-                                                               .arg("HSCAN")
-                                                               .arg(m_state->keys[b].records)
-                                                               .arg(cursor)
-                                                               .arg("COUNT")
-                                                               .arg(1000));
-                    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[1]->type != REDIS_REPLY_ARRAY)
+                                                                   .arg("HSCAN")
+                                                                   .arg(m_state->keys[b].records)
+                                                                   .arg(cursor)
+                                                                   .arg("COUNT")
+                                                                   .arg(1000));
+                    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+                        reply->element[1]->type != REDIS_REPLY_ARRAY)
                         throw RedisError("RedisStorage: unexpected reply to HSCAN");
                     cursor.assign(detail::redis::text(*reply->element[0]));
                     const redisReply& items = *reply->element[1];
                     for (std::size_t k = 0; k + 1 < items.elements; k += 2)
-                        page.emplace_back(detail::redis::text(*items.element[k]), detail::redis::text(*items.element[k + 1]));
+                        page.emplace_back(detail::redis::text(*items.element[k]),
+                                          detail::redis::text(*items.element[k + 1]));
                 }
                 for (const auto& [id, value] : page) {
                     if (!seen.insert(id).second) continue;
@@ -546,7 +556,9 @@ public:
     /// Clients online, over all consumers.
     [[nodiscard]] std::size_t online_count() const { return count_field("online"); }
     /// Clients of Group ID `group` online, over all consumers.
-    [[nodiscard]] std::size_t online_count(std::string_view group) const { return count_field("g:" + std::string(group)); }
+    [[nodiscard]] std::size_t online_count(std::string_view group) const {
+        return count_field("g:" + std::string(group));
+    }
 
     /// fn(std::string_view group, std::size_t online) for every group with a client online, in
     /// byte order of the group.
@@ -556,7 +568,8 @@ public:
         {
             const std::lock_guard<std::mutex> lock(m_state->mutex);
             std::vector<detail::redis::Command> commands;
-            for (const BucketKeys& keys : m_state->keys) commands.push_back(detail::redis::Command().arg("HGETALL").arg(keys.counts));
+            for (const BucketKeys& keys : m_state->keys)
+                commands.push_back(detail::redis::Command().arg("HGETALL").arg(keys.counts));
             for (const detail::redis::Reply& reply : run_all(commands)) {
                 if (reply->type != REDIS_REPLY_ARRAY) throw RedisError("RedisStorage: unexpected reply to HGETALL");
                 for (std::size_t k = 0; k + 1 < reply->elements; k += 2) {
@@ -582,8 +595,13 @@ public:
                 std::vector<StoredEdge> page;
                 {
                     const std::lock_guard<std::mutex> lock(m_state->mutex);
-                    const detail::redis::Reply reply = run(
-                        detail::redis::Command().arg("XRANGE").arg(m_state->keys[b].edges).arg(from).arg("+").arg("COUNT").arg(1000));
+                    const detail::redis::Reply reply = run(detail::redis::Command()
+                                                                   .arg("XRANGE")
+                                                                   .arg(m_state->keys[b].edges)
+                                                                   .arg(from)
+                                                                   .arg("+")
+                                                                   .arg("COUNT")
+                                                                   .arg(1000));
                     if (reply->type != REDIS_REPLY_ARRAY) throw RedisError("RedisStorage: unexpected reply to XRANGE");
                     for (std::size_t k = 0; k < reply->elements; ++k) page.push_back(parse_edge(*reply->element[k]));
                 }
@@ -654,7 +672,7 @@ private:
 
     // check_layout false: connects without writing or checking the layout (erase()).
     RedisStorage(RedisOptions options, bool check_layout)
-        : m_options(checked(std::move(options))), m_state(std::make_unique<State>()) {
+            : m_options(checked(std::move(options))), m_state(std::make_unique<State>()) {
         m_state->keys.reserve(m_options.buckets);
         for (std::uint32_t b = 0; b < m_options.buckets; ++b) {
             const std::string tag = m_options.prefix + "{b" + std::to_string(b) + "}:";
@@ -671,7 +689,8 @@ private:
     std::string stored_layout() const {
         const std::lock_guard<std::mutex> lock(m_state->mutex);
         const detail::redis::Reply got = run(detail::redis::Command().arg("GET").arg(layout_key()));
-        if (got->type == REDIS_REPLY_ERROR) throw RedisError("RedisStorage: GET refused by " + where() + error_text(*got));
+        if (got->type == REDIS_REPLY_ERROR)
+            throw RedisError("RedisStorage: GET refused by " + where() + error_text(*got));
         return got->type == REDIS_REPLY_STRING ? std::string(detail::redis::text(*got)) : std::string();
     }
 
@@ -682,7 +701,8 @@ private:
             throw std::invalid_argument("mqtt_presence: RedisOptions::buckets must be between 1 and 16384");
         if (o.unix_socket.empty() && (o.port < 1 || o.port > 65535))
             throw std::invalid_argument("mqtt_presence: RedisOptions::port must be between 1 and 65535");
-        if (o.connect_attempts < 1) throw std::invalid_argument("mqtt_presence: RedisOptions::connect_attempts must be at least 1");
+        if (o.connect_attempts < 1)
+            throw std::invalid_argument("mqtt_presence: RedisOptions::connect_attempts must be at least 1");
         if (o.max_conflict_rounds < 1)
             throw std::invalid_argument("mqtt_presence: RedisOptions::max_conflict_rounds must be at least 1");
         if (o.connect_timeout.count() <= 0 || o.command_timeout.count() <= 0)
@@ -692,7 +712,8 @@ private:
     }
 
     [[nodiscard]] std::string where() const {
-        return m_options.unix_socket.empty() ? m_options.host + ":" + std::to_string(m_options.port) : m_options.unix_socket;
+        return m_options.unix_socket.empty() ? m_options.host + ":" + std::to_string(m_options.port)
+                                             : m_options.unix_socket;
     }
 
     static std::string quoted(std::string_view id) {
@@ -708,7 +729,8 @@ private:
             return detail::record_codec::decode_record(value, record_limits());
         } catch (const std::runtime_error& e) {
             throw RedisError("RedisStorage: the record of client " + quoted(client_id) + " in " +
-                             m_state->keys[bucket_of(client_id)].records + " is not one this library wrote: " + e.what());
+                             m_state->keys[bucket_of(client_id)].records +
+                             " is not one this library wrote: " + e.what());
         }
     }
 
@@ -741,12 +763,15 @@ private:
         std::vector<std::string> values(ids.size());
         std::size_t next = 0;
         for (const detail::redis::Reply& reply : run_all(commands)) {
-            if (reply->type != REDIS_REPLY_ARRAY) throw RedisError("RedisStorage: unexpected reply to HMGET" + error_text(*reply));
+            if (reply->type != REDIS_REPLY_ARRAY)
+                throw RedisError("RedisStorage: unexpected reply to HMGET" + error_text(*reply));
             for (std::size_t k = 0; k < reply->elements; ++k) {
                 if (next == order.size()) throw RedisError("RedisStorage: unexpected reply to HMGET");
                 const redisReply& value = *reply->element[k];
-                if (value.type == REDIS_REPLY_STRING) values[order[next].second].assign(detail::redis::text(value));
-                else if (value.type != REDIS_REPLY_NIL) throw RedisError("RedisStorage: unexpected reply to HMGET");
+                if (value.type == REDIS_REPLY_STRING)
+                    values[order[next].second].assign(detail::redis::text(value));
+                else if (value.type != REDIS_REPLY_NIL)
+                    throw RedisError("RedisStorage: unexpected reply to HMGET");
                 ++next;
             }
         }
@@ -757,11 +782,13 @@ private:
     std::size_t count_field(const std::string& field) const {
         const std::lock_guard<std::mutex> lock(m_state->mutex);
         std::vector<detail::redis::Command> commands;
-        for (const BucketKeys& keys : m_state->keys) commands.push_back(detail::redis::Command().arg("HGET").arg(keys.counts).arg(field));
+        for (const BucketKeys& keys : m_state->keys)
+            commands.push_back(detail::redis::Command().arg("HGET").arg(keys.counts).arg(field));
         long long sum = 0;
         for (const detail::redis::Reply& reply : run_all(commands)) {
             if (reply->type == REDIS_REPLY_NIL) continue;
-            if (reply->type != REDIS_REPLY_STRING) throw RedisError("RedisStorage: unexpected reply to HGET" + error_text(*reply));
+            if (reply->type != REDIS_REPLY_STRING)
+                throw RedisError("RedisStorage: unexpected reply to HGET" + error_text(*reply));
             sum += integer(*reply);
         }
         return sum > 0 ? static_cast<std::size_t>(sum) : 0;
@@ -792,18 +819,25 @@ private:
         for (std::size_t k = 0; k + 1 < fields.elements; k += 2) {
             const std::string_view name = detail::redis::text(*fields.element[k]);
             const std::string_view value = detail::redis::text(*fields.element[k + 1]);
-            if (name == "client") edge.client_id.assign(value);
-            else if (name == "online") edge.online = value == "1";
-            else if (name == "time") edge.time_ms = integer(*fields.element[k + 1]);
-            else if (name == "channel") edge.channel_id.assign(value);
-            else if (name == "cause") edge.cause = detail::redis::cause_from(value);
+            if (name == "client")
+                edge.client_id.assign(value);
+            else if (name == "online")
+                edge.online = value == "1";
+            else if (name == "time")
+                edge.time_ms = integer(*fields.element[k + 1]);
+            else if (name == "channel")
+                edge.channel_id.assign(value);
+            else if (name == "cause")
+                edge.cause = detail::redis::cause_from(value);
         }
         return edge;
     }
 
     // Runs one command / a pipeline (read-only or idempotent: retried after a reconnect).
     // Called with the mutex held.
-    detail::redis::Reply run(const detail::redis::Command& command) const { return std::move(run_all({command}).front()); }
+    detail::redis::Reply run(const detail::redis::Command& command) const {
+        return std::move(run_all({command}).front());
+    }
     std::vector<detail::redis::Reply> run_all(const std::vector<detail::redis::Command>& commands) const {
         std::vector<detail::redis::Reply> replies;
         with_connection([&] { replies = m_state->connection.pipeline(commands); });
@@ -813,8 +847,10 @@ private:
     // The SHA1 of the compare-and-set script, loaded into Redis (again after a restart).
     const std::string& script_sha() const {
         if (m_state->sha.empty()) {
-            const detail::redis::Reply reply = run(detail::redis::Command().arg("SCRIPT").arg("LOAD").arg(detail::redis::cas_script));
-            if (reply->type != REDIS_REPLY_STRING) throw RedisError("RedisStorage: SCRIPT LOAD failed" + error_text(*reply));
+            const detail::redis::Reply reply =
+                    run(detail::redis::Command().arg("SCRIPT").arg("LOAD").arg(detail::redis::cas_script));
+            if (reply->type != REDIS_REPLY_STRING)
+                throw RedisError("RedisStorage: SCRIPT LOAD failed" + error_text(*reply));
             m_state->sha.assign(detail::redis::text(*reply));
         }
         return m_state->sha;
@@ -844,8 +880,8 @@ private:
                 last_error = e.what();
             }
         }
-        throw RedisError("RedisStorage: cannot reach Redis at " + where() + " (" + std::to_string(m_options.connect_attempts) +
-                         " attempts): " + last_error);
+        throw RedisError("RedisStorage: cannot reach Redis at " + where() + " (" +
+                         std::to_string(m_options.connect_attempts) + " attempts): " + last_error);
     }
 
     // A new connection: AUTH, SELECT, and (once) the layout check.
@@ -879,7 +915,8 @@ private:
             expect_ok(got, "GET");
         }
         if (got->type != REDIS_REPLY_STRING || detail::redis::text(*got) != layout) {
-            const std::string found = got->type == REDIS_REPLY_STRING ? std::string(detail::redis::text(*got)) : "(nothing)";
+            const std::string found =
+                    got->type == REDIS_REPLY_STRING ? std::string(detail::redis::text(*got)) : "(nothing)";
             c.reset();
             throw RedisError("RedisStorage: " + layout_key() + " at " + where() + " holds \"" + found +
                              "\", but this storage is configured for \"" + layout +
