@@ -1,6 +1,6 @@
 // Differential test: the store against the TRUE timeline of generated client histories.
 //
-// Each batch is ~100 clients whose true timelines are generated (tests/support/history.hpp),
+// Each batch is ~100 clients whose true timelines are generated (<mqtt_presence/testing.hpp>),
 // published with clock skew and losses the rules promise to cover, delivered late, reordered and
 // duplicated (or in order) and interleaved into one store, together with the broker's answers to
 // "is it online?" (reconcile; an online answer arrives some time after its as-of time, before or
@@ -26,7 +26,7 @@
 
 #include <mqtt_presence/mqtt_presence.hpp>
 
-#include "support/history.hpp"
+#include <mqtt_presence/testing.hpp>
 
 namespace {
 
@@ -244,7 +244,7 @@ TEST_CASE("differential: late, reordered, duplicated, lossy delivery ends in the
     CHECK(tally.counters.stale > 0);
     CHECK(tally.counters.duplicates > 0);
     CHECK(tally.counters.reconciles > 0);
-    // Online answers arrive anywhere (history.hpp, deliver): some while older channels still
+    // Online answers arrive anywhere (testing.hpp, deliver): some while older channels still
     // look open, some over the synthetic channel of an earlier answer.
     CHECK(tally.answers_beside_real > 0);
     CHECK(tally.answers_over_synthetic > 0);
@@ -335,7 +335,7 @@ struct Violations {
     }
 };
 
-// Checks one timeline against what history.hpp promises; returns the problems found.
+// Checks one timeline against what testing.hpp promises; returns the problems found.
 void check_timeline(const Timeline& t, const HistoryOptions& o, Violations& v) {
     const std::string who = t.client_id + ": ";
     const std::int64_t skew = o.max_skew_ms;

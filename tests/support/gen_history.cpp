@@ -4,11 +4,11 @@
 //   mqtt_presence_gen_history --events-out FILE --online-out FILE [--seed N] [--clients N] [--in-order]
 //
 // The stream is late, reordered and duplicated, with lost closes that rule 6 covers (see
-// history.hpp). It carries no reconcile answers (JSON Lines has no place for them), so no
-// connect and no final close is lost. --online-out gets the client ids that are truly online at
-// the end, sorted bytewise, one per line. Standard output: one JSON summary line.
+// <mqtt_presence/testing.hpp>). It carries no reconcile answers (JSON Lines has no place for
+// them), so no connect and no final close is lost. --online-out gets the client ids that are
+// truly online at the end, sorted bytewise, one per line. Standard output: one JSON summary line.
+// Built on the public testing API only: generate_history(), to_alibaba_json(), online_clients().
 
-#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -20,11 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include <mqtt_presence/json.hpp>
-
-#include "history.hpp"
+#include <mqtt_presence/testing.hpp>
 
 namespace {
 
@@ -78,12 +74,11 @@ int main(int argc, char** argv) {
     }
 
     try {
-        HistoryOptions history;
-        history.reconcile_offline_probability = 0; // a JSON Lines stream carries no reconcile answers
-        history.reconcile_online_probability = 0;
-        DeliveryOptions delivery;
-        delivery.in_order = in_order;
-        const Batch batch = generate_batch(seed, 0, static_cast<std::size_t>(clients), history, delivery);
+        GeneratorOptions options;
+        options.clients = static_cast<std::size_t>(clients);
+        options.reconcile_answers = false; // a JSON Lines stream carries no reconcile answers
+        options.delivery.in_order = in_order;
+        const History history = generate_history(seed, options);
 
         std::ofstream events(events_out, std::ios::binary);
         if (!events) {
@@ -91,10 +86,8 @@ int main(int argc, char** argv) {
             return 1;
         }
         std::size_t lines = 0;
-        for (const Delivery& d : batch.deliveries) {
-            if (d.kind != Delivery::Kind::event) continue;
-            const nlohmann::json j = d.event;
-            events << j.dump() << '\n';
+        for (const Delivery& d : history.deliveries) {
+            events << to_alibaba_json(d.event) << '\n';
             ++lines;
         }
         events.close();
@@ -103,10 +96,7 @@ int main(int argc, char** argv) {
             return 1;
         }
 
-        std::vector<std::string> online;
-        for (const Timeline& t : batch.timelines)
-            if (truth(t).online) online.push_back(t.client_id);
-        std::sort(online.begin(), online.end());
+        const std::vector<std::string> online = history.online_clients();
         std::ofstream out(online_out, std::ios::binary);
         for (const std::string& id : online) out << id << '\n';
         out.close();
@@ -114,10 +104,8 @@ int main(int argc, char** argv) {
             std::cerr << "mqtt_presence_gen_history: cannot write " << online_out << "\n";
             return 1;
         }
-        std::cout << nlohmann::json{{"seed", seed}, {"clients", batch.timelines.size()}, {"events", lines},
-                                    {"online", online.size()}}
-                         .dump()
-                  << '\n';
+        std::cout << "{\"clients\":" << history.timelines.size() << ",\"events\":" << lines
+                  << ",\"online\":" << online.size() << ",\"seed\":" << seed << "}\n";
     } catch (const std::exception& e) {
         std::cerr << "mqtt_presence_gen_history: " << e.what() << "\n";
         return 1;

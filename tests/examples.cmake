@@ -1,0 +1,1 @@
+# The examples run as tests, their output checked (included from tests/CMakeLists.txt).
