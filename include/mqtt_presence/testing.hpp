@@ -866,7 +866,7 @@ struct History {
 /// Generates `options.clients` client timelines from `seed`, one interleaved delivery of them,
 /// and the truth of each client. The same seed and options give the same history on every
 /// platform (generate_batch() with the same arguments gives the same timelines and deliveries).
-/// Cost: linear in the clients; about 20 deliveries and a few kilobytes per client with the
+/// Cost: linear in the clients; about 17 deliveries and a few kilobytes per client with the
 /// default options.
 [[nodiscard]] inline History generate_history(std::uint64_t seed, const GeneratorOptions& options = {}) {
     HistoryOptions history = options.history;
