@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <map>
@@ -965,6 +966,7 @@ void run_corpus() {
             }
         }
         INFO(a.name << ": " << cases.size() << " messages, " << refused << " refused");
+        std::printf("bad input: %s: %zu messages, %zu refused, the store unchanged\n", a.name.c_str(), cases.size(), refused);
         CHECK(refused > cases.size() / 2);
         // Nothing of it reached the store: every record, every channel field, the counts.
         const std::string after = state_of(store);
