@@ -112,6 +112,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -335,7 +336,7 @@ std::string_view check_prefix(std::string_view prefix) {
 
 // --redis HOST:PORT[/PREFIX], [IPv6]:PORT[/PREFIX] or unix:PATH. "" when it parses, else why not.
 std::string parse_redis_address(std::string_view text, RedisTarget& target) {
-    const std::string expected = "needs HOST:PORT[/PREFIX] or unix:PATH, got \"" + std::string(text) + "\"";
+    std::string expected = "needs HOST:PORT[/PREFIX] or unix:PATH, got \"" + std::string(text) + "\"";
     target.address = std::string(text);
     if (text.substr(0, 5) == "unix:") {
         if (text.size() == 5) return expected;
@@ -1063,9 +1064,9 @@ nlohmann::ordered_json summary(const Store& store, std::uint64_t events, std::ui
         out["groups"] = std::move(groups);
     }
     // Microseconds are plenty, and keep the number short.
-    const double seconds = static_cast<double>(static_cast<std::int64_t>(wall_seconds * 1e6 + 0.5)) / 1e6;
+    const double seconds = static_cast<double>(std::llround(wall_seconds * 1e6)) / 1e6;
     out["seconds"] = seconds;
-    out["events_per_sec"] = seconds > 0 ? static_cast<std::uint64_t>(static_cast<double>(events) / wall_seconds + 0.5)
+    out["events_per_sec"] = seconds > 0 ? static_cast<std::uint64_t>(std::llround(static_cast<double>(events) / wall_seconds))
                                         : std::uint64_t{0};
     out["parser"] = parser;
     out["format"] = format_name(format);

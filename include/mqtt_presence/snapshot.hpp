@@ -419,7 +419,9 @@ inline Loaded decode_record(std::string_view body, std::uint64_t number, const O
 // every channel a record may hold.
 constexpr std::uint64_t max_record_bytes(const Options& options) noexcept {
     const std::uint64_t channels = std::uint64_t{options.max_open_channels} + options.max_tombstones + 1;
-    return 2 + max_id_bytes + 4 * 8 + 1 + 2 + channels * (2 + max_id_bytes + 1 + max_address_bytes + 3 * 8 + 2);
+    constexpr std::uint64_t time_bytes = 8;
+    return 2 + max_id_bytes + 4 * time_bytes + 1 + 2 +
+           channels * (2 + max_id_bytes + 1 + max_address_bytes + 3 * time_bytes + 2);
 }
 
 /// Reads one whole snapshot from `in` and verifies it; applies nothing. Leaves `in` just after

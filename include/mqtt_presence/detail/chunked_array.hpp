@@ -25,7 +25,8 @@ template <class T, std::size_t ChunkBytes>
 class ChunkedArray {
     static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_move_assignable_v<T>,
                   "ChunkedArray needs nothrow moves");
-    static_assert(ChunkBytes >= sizeof(T), "ChunkedArray: a chunk must hold an element");
+    static_assert(ChunkBytes >= sizeof(T), // NOLINT(bugprone-sizeof-expression): a size, compared on purpose
+                  "ChunkedArray: a chunk must hold an element");
     static_assert(alignof(T) <= 64, "ChunkedArray: chunks are aligned to 64 bytes");
 
 public:

@@ -57,7 +57,7 @@ public:
                     want = open.back() == '{' ? Want::key : Want::value;
                     continue;
                 }
-                if (c != (open.back() == '{' ? '}' : ']')) return unexpected(m_pos);
+                if (c != static_cast<unsigned char>(open.back() == '{' ? '}' : ']')) return unexpected(m_pos);
                 close(open, want);
                 continue;
             case Want::value_or_close:

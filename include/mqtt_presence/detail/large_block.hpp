@@ -47,8 +47,10 @@ inline void* allocate_large(std::size_t bytes) {
         const std::uintptr_t end = aligned + rounded;
         // Give back the slack before and after the aligned block (page-aligned both).
         if (aligned > begin) ::munmap(raw, aligned - begin);
-        if (begin + span > end) ::munmap(reinterpret_cast<void*>(end), begin + span - end);
-        return reinterpret_cast<void*>(aligned);
+        // Pointers from `raw` by offsets (not from the integers): no integer-to-pointer cast.
+        char* const block = static_cast<char*>(raw) + (aligned - begin);
+        if (begin + span > end) ::munmap(block + rounded, begin + span - end);
+        return block;
     }
 #endif
     return ::operator new (bytes, std::align_val_t{64});

@@ -113,10 +113,12 @@ public:
 private:
     [[nodiscard]] T* heap() const noexcept {
         T* p = nullptr;
-        std::memcpy(&p, m_inline, sizeof p);
+        std::memcpy(&p, m_inline, sizeof p); // NOLINT(bugprone-sizeof-expression): the pointer itself
         return p;
     }
-    void set_heap(T* p) noexcept { std::memcpy(m_inline, &p, sizeof p); }
+    void set_heap(T* p) noexcept {
+        std::memcpy(m_inline, &p, sizeof p); // NOLINT(bugprone-sizeof-expression): the pointer itself
+    }
 
     T* inline_data() noexcept { return std::launder(reinterpret_cast<T*>(m_inline)); }
     const T* inline_data() const noexcept { return std::launder(reinterpret_cast<const T*>(m_inline)); }

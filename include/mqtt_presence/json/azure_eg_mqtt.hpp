@@ -149,7 +149,7 @@ struct Time {
             return refuse("expected an offset +hh:mm or -hh:mm");
         if (offset_hour > 23) return refuse("offset hour " + std::to_string(offset_hour));
         if (offset_minute > 59) return refuse("offset minute " + std::to_string(offset_minute));
-        offset_minutes = static_cast<std::int64_t>(offset_hour * 60 + offset_minute);
+        offset_minutes = static_cast<std::int64_t>(offset_hour) * 60 + offset_minute;
         if (zone == '-') offset_minutes = -offset_minutes;
         pos += 6;
     } else {
