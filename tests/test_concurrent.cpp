@@ -772,3 +772,43 @@ TEST_CASE("concurrent: snapshots saved while threads ingest are whole and load",
         if (a && b) CHECK(same(*a, *b));
     }
 }
+
+TEST_CASE("concurrent: max_clients holds while 4 threads bring new clients at once", "[concurrent][cap]") {
+    using namespace mqtt_presence;
+    constexpr std::size_t cap = 1000;
+    constexpr std::size_t per_thread = 2000;
+    constexpr std::size_t threads = 4;
+    Options options;
+    options.max_clients = cap;
+    ClientStatusStore<ConcurrentStorage> store(options, ConcurrentStorage(16));
+    std::atomic<std::size_t> max_seen{0};
+    std::vector<std::size_t> kept(threads, 0), refused(threads, 0);
+    std::vector<std::thread> workers;
+    for (std::size_t w = 0; w < threads; ++w) {
+        workers.emplace_back([&, w] {
+            for (std::size_t i = 0; i < per_thread; ++i) {
+                const Event e{"GID_cap@@@t" + std::to_string(w) + "-" + std::to_string(i),
+                              "0123456789abcdef0123456789abcdef", EventType::connect,
+                              1764000000000 + static_cast<std::int64_t>(i), ""};
+                const Outcome out = store.ingest(e);
+                (out.status == Status::refused ? refused[w] : kept[w]) += 1;
+                std::size_t seen = store.size();
+                std::size_t prev = max_seen.load();
+                while (seen > prev && !max_seen.compare_exchange_weak(prev, seen)) {}
+            }
+        });
+    }
+    for (std::thread& t : workers) t.join();
+    std::size_t kept_total = 0, refused_total = 0;
+    for (std::size_t w = 0; w < threads; ++w) kept_total += kept[w], refused_total += refused[w];
+    // Sizes read while others insert may count records about to be refused and erased again:
+    // at most one in flight per other thread.
+    CHECK(max_seen.load() <= cap + threads - 1);
+    CHECK(store.size() == kept_total);
+    CHECK(store.size() <= cap);
+    // Both racing for the last places may be refused; never more than one place per other thread.
+    CHECK(store.size() + threads - 1 >= cap);
+    CHECK(store.online_count() == kept_total);
+    CHECK(kept_total + refused_total == threads * per_thread);
+    CHECK(store.counters().refused == refused_total);
+}

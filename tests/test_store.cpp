@@ -161,6 +161,83 @@ TEMPLATE_LIST_TEST_CASE("prune drops old tombstones and forgets long-offline cli
     CHECK(store.online_count() == 2);
 }
 
+TEMPLATE_LIST_TEST_CASE("max_clients: a full store refuses new clients and keeps serving the ones it holds", "[store][cap]",
+                        Storages) {
+    Options options;
+    options.max_clients = 3;
+    options.forget_offline_after_ms = 48 * hour;
+    if constexpr (storage_concept::is_shared<TestType>::value) {
+        // The records live elsewhere, shared with other processes: the cap cannot be kept here.
+        CHECK_THROWS_WITH(ClientStatusStore<TestType>(options),
+                          Catch::Contains("max_clients needs an in-process storage"));
+        return;
+    } else {
+        ClientStatusStore<TestType> store(options);
+        CHECK(store.ingest(connect(ch1, t0, "GID_a@@@dev1")).went_online());
+        CHECK(store.ingest(connect(ch1, t0, "GID_a@@@dev2")).went_online());
+        CHECK(store.ingest(tcpclean(ch2, t0, "GID_a@@@dev3")).status == Status::applied); // tracked, offline
+        REQUIRE(store.size() == 3);
+
+        // A fourth client: every kind of event and a reconcile are refused, and nothing is created.
+        for (const Event& e : {connect(ch1, t0, "GID_a@@@dev4"), tcpclean(ch1, t0, "GID_a@@@dev4"),
+                               disconnect(ch1, t0, "GID_a@@@dev4")}) {
+            const Outcome out = store.ingest(e);
+            CHECK(out.status == Status::refused);
+            CHECK(out.transition == Transition::none);
+        }
+        CHECK(store.reconcile("GID_a@@@dev4", true, t0).status == Status::refused);
+        std::vector<Event> batch{connect(ch2, t0, "GID_a@@@dev5"), disconnect(ch1, t0 + second, "GID_a@@@dev2")};
+        std::vector<Status> statuses;
+        store.ingest_batch(batch.begin(), batch.end(),
+                           [&](const Event&, const Outcome& out) { statuses.push_back(out.status); });
+        CHECK(statuses == std::vector<Status>{Status::refused, Status::applied});
+        CHECK(store.size() == 3);
+        CHECK_FALSE(store.status("GID_a@@@dev4").has_value());
+        CHECK_FALSE(store.is_online("GID_a@@@dev5"));
+        CHECK(store.counters().refused == 4); // the events; the reconcile counts as a reconcile
+        CHECK(store.counters().reconciles == 1);
+        CHECK(store.online_count() == 2);
+
+        // The clients it holds are unaffected: their events apply as without a cap.
+        CHECK(store.ingest(tcpclean(ch1, t0 + minute, "GID_a@@@dev1")).status == Status::applied);
+        CHECK(store.ingest(connect(ch1, t0 + minute, "GID_a@@@dev3")).went_online());
+        CHECK(store.online_count() == 2);
+
+        // Room comes back when prune forgets a client.
+        CHECK(store.ingest(tcpclean(ch1, t0 + minute, "GID_a@@@dev3")).went_offline());
+        CHECK(store.ingest(tcpclean(ch1, t0 + minute, "GID_a@@@dev2")).went_offline());
+        CHECK(store.prune(t0 + 50 * hour).clients_forgotten == 3);
+        CHECK(store.ingest(connect(ch1, t0 + 50 * hour, "GID_a@@@dev4")).went_online());
+        CHECK(store.size() == 1);
+    }
+}
+
+TEMPLATE_LIST_TEST_CASE("max_clients: a snapshot holding more clients than the cap is refused whole", "[store][cap]",
+                        Storages) {
+    if constexpr (!storage_concept::is_shared<TestType>::value) {
+        ClientStatusStore<TestType> big;
+        for (int i = 0; i < 5; ++i) (void)big.ingest(connect(ch1, t0, "GID_a@@@dev" + std::to_string(i)));
+        std::stringstream bytes;
+        REQUIRE(big.save_snapshot(bytes) == 5);
+
+        Options options;
+        options.max_clients = 4;
+        ClientStatusStore<TestType> small(options);
+        CHECK_THROWS_WITH(small.load_snapshot(bytes),
+                          "snapshot: it holds 5 clients, more than this store's max_clients (4)");
+        CHECK(small.size() == 0);
+        CHECK(small.online_count() == 0);
+
+        options.max_clients = 5;
+        ClientStatusStore<TestType> fits(options);
+        bytes.clear();
+        bytes.seekg(0);
+        (void)fits.load_snapshot(bytes);
+        CHECK(fits.size() == 5);
+        CHECK(fits.ingest(connect(ch1, t0, "GID_a@@@dev9")).status == Status::refused);
+    }
+}
+
 TEST_CASE("bad options are refused with a message naming them", "[store]") {
     Options options;
     options.takeover_tolerance_ms = -1;

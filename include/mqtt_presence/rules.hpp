@@ -33,7 +33,7 @@ struct Options {
     /// Rule 6: a channel whose connect is older than another's by more than the tolerance is
     /// closed even if its close was lost. The tolerance absorbs clock skew between broker nodes.
     bool takeover = true;
-    std::int64_t takeover_tolerance_ms = 60 * 1000;
+    std::int64_t takeover_tolerance_ms = 60'000;
     /// Rule 10: at most this many open channels per client (MQTT allows one; overlaps during a
     /// reconnect are brief). When full, a newer connect closes the oldest open channel.
     /// At most max_channel_cap.
@@ -51,6 +51,12 @@ struct Options {
     /// period: aws_iot_options() sets 10 minutes. 0 (the default): keys are never reused, and an
     /// event applies to its own channel however far apart the times are (rule 7).
     std::int64_t key_reuse_gap_ms = 0;
+    /// Rule 10, for the whole store: at most this many clients are tracked. When the store holds
+    /// this many, an event or reconcile of a client it does not hold changes nothing and is
+    /// refused (Status::refused); the clients it holds are unaffected, and room comes back when
+    /// prune() forgets clients. Bounds the memory that a flood of made-up client ids can take.
+    /// 0 (the default): no cap. In-process storages only (a shared storage refuses it).
+    std::size_t max_clients = 0;
 };
 
 /// The largest value of Options::max_open_channels and Options::max_tombstones.
@@ -195,7 +201,8 @@ enum class Status : std::uint8_t {
     behind_watermark, ///< a connect at or before a reconcile(offline) watermark: arrived closed (rule 8)
     duplicate,        ///< already known: nothing changed (rule 5)
     stale,            ///< older than what the record still needs to know: nothing changed
-    refused,          ///< a per-client cap is full and the event is not newer than what fills it (rule 10)
+    refused,          ///< a cap is full (rule 10): the client's and the event is not newer than what fills it,
+                      ///< or the store's (Options::max_clients) and the client is not tracked
     invalid,          ///< bad input: nothing changed, `error` says why (rule 9)
 };
 

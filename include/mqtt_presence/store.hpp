@@ -291,6 +291,7 @@ public:
         change(
                 client_id,
                 [&](ClientRecord& record, detail::EdgeChannel& channel) {
+                    if (over_client_cap(record)) return detail::unchanged(Status::refused);
                     return detail::reconcile(record, online, as_of_ms, m_options, &channel);
                 },
                 [&](const Outcome& result, const detail::EdgeChannel& channel) {
@@ -549,7 +550,7 @@ public:
     /// Reads a snapshot from `in` into this store, which must be empty (size() == 0: a load
     /// never merges into, nor silently replaces, a state; throws std::logic_error otherwise).
     /// The whole snapshot is read and verified first (snapshot.hpp: checksums, lengths, the
-    /// record count, every id and time, this store's channel caps): on any problem it throws
+    /// record count, every id and time, this store's channel caps and max_clients): on any problem it throws
     /// SnapshotError naming it and the store is unchanged. Then the records are installed, and
     /// the online count and the group counts follow them; no edge is reported, and counters()
     /// are not restored (they count this store's calls). Returns the snapshot's metadata.
@@ -558,6 +559,7 @@ public:
         refuse_in_callback("load_snapshot");
         refuse_if_not_empty();
         detail::snapshot::LoadedSnapshot loaded = detail::snapshot::read(in, m_options);
+        refuse_over_client_cap(loaded);
         install(loaded.clients);
         return std::move(loaded.info);
     }
@@ -569,6 +571,7 @@ public:
         refuse_if_not_empty();
         detail::snapshot::LoadedSnapshot loaded = detail::snapshot::read_file(
                 path, [&](std::istream& in) { return detail::snapshot::read(in, m_options); });
+        refuse_over_client_cap(loaded);
         install(loaded.clients);
         return std::move(loaded.info);
     }
@@ -659,6 +662,7 @@ private:
             return out;
         }
         const auto step = [&](ClientRecord& record, detail::EdgeChannel& channel) {
+            if (over_client_cap(record)) return detail::unchanged(Status::refused);
             return detail::apply_valid(record, event, m_options, &channel);
         };
         const auto settle = [&](const Outcome& result, const detail::EdgeChannel& channel) {
@@ -750,7 +754,20 @@ private:
     static Options checked(const Options& options) {
         if (const auto why = validate(options); !why.empty())
             throw std::invalid_argument("mqtt_presence: " + std::string(why));
+        if (shared && options.max_clients != 0)
+            throw std::invalid_argument("mqtt_presence: max_clients needs an in-process storage; a shared storage "
+                                        "keeps its clients elsewhere and does not support it");
         return options;
+    }
+
+    // Rule 10 for the whole store (Options::max_clients): whether `record`, just created empty
+    // by the storage for a client it did not hold, is one client more than the cap allows. The
+    // storage's size() already counts it (its update creates the record before calling fn), so
+    // a record that is kept never takes the store past the cap. With ConcurrentStorage, two
+    // threads adding the last client that fits may both be refused. O(1) (ConcurrentStorage:
+    // O(shards), for a client not yet held only).
+    [[nodiscard]] bool over_client_cap(const ClientRecord& record) const noexcept {
+        return m_options.max_clients != 0 && record.empty() && m_storage.size() > m_options.max_clients;
     }
 
     static void check_metadata(std::string_view metadata) {
@@ -767,6 +784,13 @@ private:
             throw std::logic_error(std::string("mqtt_presence: ClientStatusStore::") + member +
                                    "() called from inside the store's transition hook, which runs while the client's "
                                    "record is locked; queue the work and do it after the hook returns");
+    }
+
+    void refuse_over_client_cap(const detail::snapshot::LoadedSnapshot& loaded) const {
+        if (m_options.max_clients != 0 && loaded.clients.size() > m_options.max_clients)
+            detail::snapshot::fail("it holds " + std::to_string(loaded.clients.size()) +
+                                   " clients, more than this store's max_clients (" +
+                                   std::to_string(m_options.max_clients) + ")");
     }
 
     void refuse_if_not_empty() const {

@@ -62,14 +62,14 @@ public:
         const std::lock_guard<std::mutex> lock(shard.mutex);
         const std::size_t before = shard.records.size();
         const std::size_t i = shard.records.find_or_insert(client_id, h);
-        if (shard.records.size() != before) shard.size.store(shard.records.size(), std::memory_order_relaxed);
+        if (shard.records.size() != before) shard.size.store(shard.records.size(), std::memory_order_seq_cst);
         struct EraseIfEmpty {
             Shard& shard;
             std::size_t i;
             ~EraseIfEmpty() {
                 if (!shard.records.entry(i).value.empty()) return;
                 shard.records.erase(i);
-                shard.size.store(shard.records.size(), std::memory_order_relaxed);
+                shard.size.store(shard.records.size(), std::memory_order_seq_cst);
             }
         } guard{shard, i};
         std::forward<Fn>(fn)(shard.records.entry(i).value);
@@ -116,9 +116,12 @@ public:
     [[nodiscard]] static std::uint64_t hash(std::string_view client_id) noexcept { return Table::hash(client_id); }
 
     /// Number of records; exact when no update is in flight. O(shards), takes no lock.
+    /// Counts a record being created by an update in flight (the store's max_clients check
+    /// relies on it). Sequentially consistent: of two updates creating records in different
+    /// shards at once, at least one sees the other's, so both cannot take the last place.
     [[nodiscard]] std::size_t size() const noexcept {
         std::size_t total = 0;
-        for (std::size_t i = 0; i <= m_mask; ++i) total += m_shards[i].size.load(std::memory_order_relaxed);
+        for (std::size_t i = 0; i <= m_mask; ++i) total += m_shards[i].size.load(std::memory_order_seq_cst);
         return total;
     }
 
