@@ -19,18 +19,8 @@ catch_discover_tests(mqtt_presence_bad_input_tests EXTRA_ARGS -w NoTests)
 # it replaces the global operator new and delete and counts the tables' mapped blocks.
 # MQTT_PRESENCE_FLOOD_EVENTS (environment, at run time) sets the flood's size (default 2,000,000),
 # e.g. smaller for a sanitizer build.
-# Options::max_clients is what flood b tests: until rules.hpp has it, the program is not built
-# and ctest shows flood.skipped, saying why.
-file(READ "${PROJECT_SOURCE_DIR}/include/mqtt_presence/rules.hpp" _mp_rules)
-if(_mp_rules MATCHES "max_clients")
-  add_executable(mqtt_presence_flood_tests main.cpp test_flood.cpp)
-  target_include_directories(mqtt_presence_flood_tests PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
-  target_link_libraries(mqtt_presence_flood_tests PRIVATE
-    mqtt_presence::mqtt_presence Catch2::Catch2 Threads::Threads ${CMAKE_DL_LIBS} mqtt_presence_dev)
-  catch_discover_tests(mqtt_presence_flood_tests EXTRA_ARGS -w NoTests PROPERTIES TIMEOUT 300)
-else()
-  add_test(NAME flood.skipped COMMAND "${CMAKE_COMMAND}" -E echo
-    "SKIPPED: Options::max_clients is not in include/mqtt_presence/rules.hpp; the flood tests are not built")
-  set_tests_properties(flood.skipped PROPERTIES SKIP_REGULAR_EXPRESSION "SKIPPED")
-endif()
-unset(_mp_rules)
+add_executable(mqtt_presence_flood_tests main.cpp test_flood.cpp)
+target_include_directories(mqtt_presence_flood_tests PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
+target_link_libraries(mqtt_presence_flood_tests PRIVATE
+  mqtt_presence::mqtt_presence Catch2::Catch2 Threads::Threads ${CMAKE_DL_LIBS} mqtt_presence_dev)
+catch_discover_tests(mqtt_presence_flood_tests EXTRA_ARGS -w NoTests PROPERTIES TIMEOUT 300)

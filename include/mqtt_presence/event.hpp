@@ -56,23 +56,33 @@ namespace detail {
 [[nodiscard]] inline std::string_view id_problem(std::string_view id) noexcept {
     if (id.empty()) return "is empty";
     if (id.size() > max_id_bytes) return "is longer than 65535 bytes";
-    // Control characters are forbidden (U+0000) or discouraged by MQTT, and would break
-    // line-oriented output such as the replay tool's online list. Eight bytes at a time: a
-    // byte below 0x20, or equal to 0x7f (zero after xor), sets its high bit in `found`.
+    // Control characters are forbidden (U+0000) or discouraged by MQTT (U+0001..U+001F,
+    // U+007F..U+009F), and would break line-oriented output such as the replay tool's online
+    // list (U+0085 is a line break to some readers). Eight bytes at a time: a byte below 0x20,
+    // or equal to 0x7f (zero after xor), sets its high bit in `found`; a byte 0xC2, the lead
+    // byte of U+0080..U+00BF, sets it in `lead`, and only then are the C1 pairs looked for.
     constexpr std::uint64_t ones = 0x0101010101010101ULL;
     constexpr std::uint64_t highs = 0x8080808080808080ULL;
     std::size_t i = 0;
     std::uint64_t found = 0;
+    std::uint64_t lead = 0;
     for (; i + 8 <= id.size(); i += 8) {
         std::uint64_t x = 0;
         std::memcpy(&x, id.data() + i, 8);
         const std::uint64_t del = x ^ (ones * 0x7f);
+        const std::uint64_t c2 = x ^ (ones * 0xC2);
         found |= ((x - ones * 0x20) & ~x & highs) | ((del - ones) & ~del & highs);
+        lead |= (c2 - ones) & ~c2 & highs;
     }
     for (; i < id.size(); ++i) {
         const auto c = static_cast<unsigned char>(id[i]);
         if (c < 0x20 || c == 0x7f) found = 1;
+        if (c == 0xC2) lead = 1;
     }
+    if (found == 0 && lead != 0)
+        for (std::size_t k = 0; k + 1 < id.size(); ++k)
+            if (static_cast<unsigned char>(id[k]) == 0xC2 && (static_cast<unsigned char>(id[k + 1]) & 0xE0) == 0x80)
+                found = 1;
     if (found != 0) return "contains a control character";
     return {};
 }

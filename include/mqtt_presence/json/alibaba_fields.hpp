@@ -63,15 +63,43 @@ template <class Parse>
 
 namespace detail {
 
-// A value quoted for an error message: at most 64 bytes, control bytes shown as '?'.
+// The length of the well-formed UTF-8 sequence at the start of `text` (RFC 3629: no overlong
+// form, no surrogate, nothing above U+10FFFF); 0 if there is none.
+[[nodiscard]] inline std::size_t utf8_sequence(std::string_view text) noexcept {
+    if (text.empty()) return 0;
+    const auto c = static_cast<unsigned char>(text[0]);
+    if (c < 0x80) return 1;
+    const std::size_t length = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (length == 0 || text.size() < length) return 0;
+    const auto second = static_cast<unsigned char>(text[1]);
+    const unsigned char low = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char high = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (second < low || second > high) return 0;
+    for (std::size_t i = 2; i < length; ++i)
+        if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) return 0;
+    return length;
+}
+
+// A value quoted for an error message: at most 64 bytes of it, cut at a character boundary,
+// with control characters (C0, DEL, C1), quotes, backslashes and bytes that are not UTF-8
+// shown as '?': the message is always printable UTF-8, whatever the input held.
 inline std::string quoted(std::string_view value) {
     std::string out = "\"";
-    const std::size_t n = value.size() < 64 ? value.size() : 64;
-    for (std::size_t i = 0; i < n; ++i) {
+    std::size_t i = 0;
+    while (i < value.size()) {
+        const std::size_t length = utf8_sequence(value.substr(i));
+        if (i + (length == 0 ? 1 : length) > 64) break;
         const auto c = static_cast<unsigned char>(value[i]);
-        out.push_back(c < 0x20 || c == 0x7f || c == '"' || c == '\\' ? '?' : static_cast<char>(c));
+        const bool c1 = length == 2 && c == 0xC2 && static_cast<unsigned char>(value[i + 1]) < 0xA0;
+        if (length == 0 || c1 || c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+            out.push_back('?');
+            i += length == 0 ? 1 : length;
+        } else {
+            out.append(value.substr(i, length));
+            i += length;
+        }
     }
-    if (n < value.size()) out += "...";
+    if (i < value.size()) out += "...";
     out.push_back('"');
     return out;
 }

@@ -91,7 +91,10 @@ private:
             if (!json.empty() && json[0] == '\xEF') return false;
         }
         simdjson::ondemand::document document;
-        const simdjson::error_code status = m_parser.iterate(padded(json), json.size(), m_buffer.size()).get(document);
+        // padded() may grow m_buffer: call it before reading m_buffer.size(), not in the same
+        // argument list (whose order of evaluation is unspecified).
+        const char* data = padded(json);
+        const simdjson::error_code status = m_parser.iterate(data, json.size(), m_buffer.size()).get(document);
         if (status == simdjson::MEMALLOC) throw std::bad_alloc();
         if (status != simdjson::SUCCESS) return false;
         json_type type{};
