@@ -9,7 +9,8 @@
 #   consumer.find_package         find_package(mqtt_presence 0.1 CONFIG REQUIRED) from the prefix
 #   consumer.find_package_parts   the same, linking mqtt_presence::simdjson and mqtt_presence::redis
 #   consumer.version_mismatch     versions the package must refuse (and accept), with the message
-#   consumer.pkg_config           c++ $(pkg-config ...) against a copy of the prefix moved elsewhere
+#   consumer.pkg_config           c++ $(pkg-config ... mqtt_presence-json), the prefix moved elsewhere
+#   consumer.pkg_config_core      the same with the core's module alone
 #   consumer.pkg_config_parts     the same with mqtt_presence-simdjson and mqtt_presence-redis
 #   headers.self_contained.<part> a TU with only #include <mqtt_presence/X.hpp>, for every header of
 #                                 every target's FILE_SET, with the tests' warnings and -std=c++17
@@ -273,15 +274,20 @@ else()
 endif()
 _mpc_add_test(pkg_config pkg_config
   "set(PKG_CONFIG \"${MQTT_PRESENCE_PKG_CONFIG}\")"
-  "set(BUILDS \"core;json\")"
-  "set(core_MODULES mqtt_presence)"
-  "set(core_SOURCE \"${_mpc_src}/pkg_config/main.cpp\")"
-  "set(core_EXPECT \"${_mpc_expect_core}\")"
+  "set(BUILDS json)"
   "set(json_MODULES mqtt_presence-json)"
   "set(json_SOURCE \"${_mpc_src}/main.cpp\")"
   "set(json_EXPECT \"${_mpc_expect_json}\")"
   "${_mpc_pkg_config_skip}")
-set_tests_properties(consumer.pkg_config PROPERTIES FIXTURES_REQUIRED mqtt_presence_prefix)
+# The core's module alone: no JSON library, nothing to link.
+_mpc_add_test(pkg_config_core pkg_config
+  "set(PKG_CONFIG \"${MQTT_PRESENCE_PKG_CONFIG}\")"
+  "set(BUILDS core)"
+  "set(core_MODULES mqtt_presence)"
+  "set(core_SOURCE \"${_mpc_src}/pkg_config/main.cpp\")"
+  "set(core_EXPECT \"${_mpc_expect_core}\")"
+  "${_mpc_pkg_config_skip}")
+set_tests_properties(consumer.pkg_config consumer.pkg_config_core PROPERTIES FIXTURES_REQUIRED mqtt_presence_prefix)
 if(NOT _mpc_pkg_config_skip)
   set(_mpc_pkg_config_skip "${_mpc_parts_skip}")
 endif()
