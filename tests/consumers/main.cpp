@@ -8,9 +8,8 @@
 #include <optional>
 
 int main() {
-    const char* const line =
-            R"({"clientId":"GID_consumer@@@dev1","channelId":"2b9b1281046046faafe5e0b458e4a1b2",)"
-            R"("eventType":"connect","time":1764000000000,"clientIp":"192.0.2.7:13222"})";
+    const char* const line = R"({"clientId":"GID_consumer@@@dev1","channelId":"2b9b1281046046faafe5e0b458e4a1b2",)"
+                             R"("eventType":"connect","time":1764000000000,"clientIp":"192.0.2.7:13222"})";
     mqtt_presence::ClientStatusStore<> store;
     const mqtt_presence::Outcome outcome = store.ingest(mqtt_presence::parse_alibaba_event(line));
     const std::optional<mqtt_presence::ClientStatus> status = store.status("GID_consumer@@@dev1");
@@ -20,7 +19,7 @@ int main() {
     }
     std::cout << "mqtt_presence " << MQTT_PRESENCE_VERSION_MAJOR << '.' << MQTT_PRESENCE_VERSION_MINOR << '.'
               << MQTT_PRESENCE_VERSION_PATCH << '\n'
-              << "GID_consumer@@@dev1 online since " << *status->connected_since_ms << " on "
-              << status->current_channel << " from " << status->client_address << '\n';
+              << "GID_consumer@@@dev1 online since " << *status->connected_since_ms << " on " << status->current_channel
+              << " from " << status->client_address << '\n';
     return 0;
 }

@@ -12,9 +12,8 @@
 #include <iostream>
 
 int main() {
-    const char* const line =
-            R"({"clientId":"GID_consumer@@@dev1","channelId":"2b9b1281046046faafe5e0b458e4a1b2",)"
-            R"("eventType":"connect","time":1764000000000,"clientIp":"192.0.2.7:13222"})";
+    const char* const line = R"({"clientId":"GID_consumer@@@dev1","channelId":"2b9b1281046046faafe5e0b458e4a1b2",)"
+                             R"("eventType":"connect","time":1764000000000,"clientIp":"192.0.2.7:13222"})";
     const mqtt_presence::Event event = mqtt_presence::parse_alibaba_event(line);
 #ifdef CONSUMER_SIMDJSON
     mqtt_presence::AlibabaSimdjsonParser parser;
@@ -38,7 +37,7 @@ int main() {
     options.connect_attempts = 1;
     try {
         mqtt_presence::ClientStatusStore<mqtt_presence::RedisStorage> shared(mqtt_presence::Options{},
-                                                                         mqtt_presence::RedisStorage(options));
+                                                                             mqtt_presence::RedisStorage(options));
         std::cerr << "RedisStorage connected to " << options.unix_socket << '\n';
         return 1;
     } catch (const mqtt_presence::RedisError& e) {
