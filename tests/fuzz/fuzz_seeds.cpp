@@ -5,7 +5,8 @@
 // (fuzz::choose), cycling through a few option choices; for fuzz_snapshot, snapshots of stores
 // fed by small histories (save_snapshot), behind a mode byte and three option bytes; for
 // fuzz_redis_record, the records of those stores in RedisStorage's encoding, behind three option
-// bytes. Deterministic: the same repository gives the same files.
+// bytes; for fuzz_store, short histories behind each options choice. Deterministic: the same
+// repository gives the same files.
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -62,7 +63,7 @@ const std::vector<std::string> option_lines = {
         "222200001", // no takeover, caps 2 and 2, no retention
         "443322221", // reconcile after each event, caps 4 and 3, short windows
         "844433332", // maintenance at the end, caps 3 and 4
-        "?22233332", // everything, caps 2 and 2, long windows
+        "?22233333", // everything, caps 2 and 2, long windows
 };
 
 // Seeds of a JSON target: `chunk` lines per seed behind an options line, and each source whole.
@@ -151,6 +152,45 @@ std::vector<ClientStatusStore<>> histories() {
     return stores;
 }
 
+// fuzz_store's operations (fuzz_store.cpp): client 0-3, what 0-7, channel 0-7, clock steps,
+// flags.
+std::string op(unsigned client, unsigned what, unsigned channel, int clock_steps, unsigned step, unsigned flags = 0) {
+    std::string out;
+    out.push_back(static_cast<char>(client | what << 2 | channel << 5));
+    out.push_back(static_cast<char>(static_cast<std::int8_t>(clock_steps)));
+    out.push_back(static_cast<char>(step | flags));
+    return out;
+}
+
+// Histories for fuzz_store: a flap, closes before connects, copies, a lost close taken over,
+// the open-channel cap, key-less closes, reconciles, expiry and prune.
+std::vector<std::string> store_histories() {
+    constexpr unsigned ms = 0, s = 1, min = 2, ten_min = 3;
+    constexpr unsigned connect = 0, disconnect = 3, tcpclean = 4, keyless = 6, other = 7;
+    constexpr unsigned address = 8, keyless_disconnect = 4, reconcile = 16, online = 32, prune = 32;
+    std::vector<std::string> histories;
+    histories.push_back(op(0, connect, 6, 0, s, address) + op(0, connect, 7, 90, s, address) + op(0, tcpclean, 6, 1, s) +
+                        op(0, connect, 6, -91, s, address));
+    histories.push_back(op(1, tcpclean, 0, 70, s) + op(1, connect, 0, -60, s) + op(1, connect, 0, 0, ms) +
+                        op(1, disconnect, 1, 5, s) + op(1, connect, 1, -2, s) + op(1, tcpclean, 1, 3, s));
+    histories.push_back(op(2, connect, 0, 0, min) + op(2, connect, 1, 2, min) + op(2, tcpclean, 1, 1, min) +
+                        op(2, tcpclean, 0, 10, min) + op(2, connect, 0, -13, min));
+    std::string cap;
+    for (unsigned ch = 0; ch < 6; ++ch) cap += op(3, connect, ch, 1, s);
+    cap += op(3, tcpclean, 2, 1, s) + op(3, connect, 0, -10, s);
+    histories.push_back(cap);
+    histories.push_back(op(0, connect, 0, 0, s) + op(0, connect, 1, 3, s) + op(0, keyless, 0, 1, s, keyless_disconnect) +
+                        op(0, keyless, 0, 40, s) + op(0, connect, 2, -20, s));
+    histories.push_back(op(1, other, 0, 0, s, reconcile | online) + op(1, tcpclean, 3, -5, s) + op(1, connect, 3, 10, s) +
+                        op(1, other, 0, 20, s, reconcile) + op(1, connect, 4, -1, s));
+    histories.push_back(op(2, connect, 5, 0, s) + op(3, connect, 5, 0, s) + op(2, other, 0, 30, ten_min) +
+                        op(2, tcpclean, 5, -30, ten_min) + op(3, other, 0, 100, ten_min, prune) +
+                        op(3, connect, 5, -100, ten_min));
+    histories.push_back(op(0, connect, 0, 0, ten_min) + op(0, tcpclean, 0, 1, ten_min) + op(0, connect, 0, 6, ten_min) +
+                        op(0, tcpclean, 0, -6, ten_min) + op(0, connect, 0, -1, ten_min));
+    return histories;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -213,6 +253,14 @@ int main(int argc, char** argv) {
             });
         }
         std::cout << "fuzz_snapshot: " << snapshots << " seeds\nfuzz_redis_record: " << records << " seeds\n";
+
+        fs::remove_all(out / "fuzz_store");
+        const std::vector<std::string> store_seeds = store_histories();
+        std::size_t n = 0;
+        for (const std::string& options : option_lines)
+            for (std::size_t h = 0; h < store_seeds.size(); h += 2, ++n)
+                write(out / "fuzz_store" / ("history-" + std::to_string(n)), options + store_seeds[(h + n) % store_seeds.size()]);
+        std::cout << "fuzz_store: " << n << " seeds\n";
     } catch (const std::exception& e) {
         std::cerr << "fuzz_seeds: " << e.what() << '\n';
         return 1;

@@ -345,11 +345,14 @@ void check_status(const Store& store, std::string_view client_id) {
 
 /// One thing the store was asked to do, kept to replay it on other stores.
 struct Op {
-    bool is_reconcile = false;
-    Event event;              ///< the event (is_reconcile false)
-    bool online = false;      ///< the reconcile's answer
-    std::int64_t as_of_ms = 0;
-    Outcome outcome;          ///< what the checked store said
+    enum Kind : std::uint8_t { ingest, reconcile, expire, prune };
+    Kind kind = ingest;
+    Event event;               ///< ingest: the event; reconcile: event.client_id
+    bool online = false;       ///< reconcile: the answer
+    std::int64_t time_ms = 0;  ///< reconcile: as_of_ms; expire, prune: now_ms
+    std::int64_t max_age_ms = 0; ///< expire
+    Outcome outcome;           ///< ingest, reconcile: what the checked store said
+    std::size_t counts[2] = {}; ///< expire: channels_closed, clients_gone_offline; prune: tombstones_dropped, clients_forgotten
 };
 
 struct EdgeCopy {
@@ -393,6 +396,7 @@ public:
         if (out.went_online()) FUZZ_CHECK(out.cause == Cause::connect, "an event's online edge with cause " +
                                                                                 std::string(to_string(out.cause)));
         Op op;
+        op.kind = Op::ingest;
         op.event = event;
         op.outcome = out;
         m_ops.push_back(std::move(op));
@@ -408,48 +412,69 @@ public:
             if (online) FUZZ_CHECK(m_last_edge.channel_id.empty(), "reconcile's online edge names a channel");
         }
         Op op;
-        op.is_reconcile = true;
+        op.kind = Op::reconcile;
         op.event.client_id.assign(client_id);
         op.online = online;
-        op.as_of_ms = as_of_ms;
+        op.time_ms = as_of_ms;
         op.outcome = out;
         m_ops.push_back(std::move(op));
         return out;
     }
 
-    /// expire_silent(now_ms, max_age_ms) then prune(prune_now_ms), each checked.
-    void maintain(std::int64_t now_ms, std::int64_t max_age_ms, std::int64_t prune_now_ms) {
-        {
-            const std::string before = store_digest(m_store);
-            const std::size_t online_before = m_store.online_count();
-            m_edges.clear();
-            const ExpiryReport report = m_store.expire_silent(now_ms, max_age_ms);
-            FUZZ_CHECK(online_before - m_store.online_count() == report.clients_gone_offline,
-                       "expire_silent: online_count() fell by " + std::to_string(online_before - m_store.online_count()) +
-                               ", clients_gone_offline " + std::to_string(report.clients_gone_offline));
-            FUZZ_CHECK(m_edges.size() == report.clients_gone_offline, "expire_silent: one edge per client gone offline");
-            for (const EdgeCopy& e : m_edges)
-                FUZZ_CHECK(!e.online && e.cause == Cause::expiry, "expire_silent: an edge that is not an expiry");
-            FUZZ_CHECK((store_digest(m_store) != before) == (report.channels_closed > 0),
-                       "expire_silent: channels_closed " + std::to_string(report.channels_closed) +
-                               " disagrees with the change of the state");
-            FUZZ_CHECK(report.clients_examined == m_store.size(), "expire_silent: clients_examined");
-            check_store(m_store, m_from_events);
-        }
-        {
-            std::set<std::string> online_before;
-            m_store.for_each_online([&](std::string_view id) { online_before.emplace(id); });
-            const std::size_t size_before = m_store.size();
-            m_edges.clear();
-            const PruneReport report = m_store.prune(prune_now_ms);
-            FUZZ_CHECK(m_edges.empty(), "prune reported an edge");
-            FUZZ_CHECK(report.clients_examined == size_before, "prune: clients_examined");
-            FUZZ_CHECK(m_store.size() == size_before - report.clients_forgotten, "prune: clients_forgotten");
-            std::set<std::string> online_after;
-            m_store.for_each_online([&](std::string_view id) { online_after.emplace(id); });
-            FUZZ_CHECK(online_after == online_before, "prune changed who is online");
-            check_store(m_store, m_from_events);
-        }
+    /// expire_silent(now_ms, max_age_ms), checked: one offline edge (cause expiry) per client
+    /// gone offline, and the counts follow; the state changes iff a channel closed.
+    ExpiryReport expire(std::int64_t now_ms, std::int64_t max_age_ms) {
+        const std::string before = store_digest(m_store);
+        const std::size_t online_before = m_store.online_count();
+        const std::size_t size_before = m_store.size();
+        m_edges.clear();
+        const ExpiryReport report = m_store.expire_silent(now_ms, max_age_ms);
+        FUZZ_CHECK(online_before - m_store.online_count() == report.clients_gone_offline,
+                   "expire_silent: online_count() fell by " + std::to_string(online_before - m_store.online_count()) +
+                           ", clients_gone_offline " + std::to_string(report.clients_gone_offline));
+        FUZZ_CHECK(m_edges.size() == report.clients_gone_offline, "expire_silent: one edge per client gone offline");
+        for (const EdgeCopy& e : m_edges)
+            FUZZ_CHECK(!e.online && e.cause == Cause::expiry, "expire_silent: an edge that is not an expiry");
+        FUZZ_CHECK((store_digest(m_store) != before) == (report.channels_closed > 0),
+                   "expire_silent: channels_closed " + std::to_string(report.channels_closed) +
+                           " disagrees with the change of the state");
+        FUZZ_CHECK(report.clients_examined == size_before && m_store.size() == size_before,
+                   "expire_silent: clients_examined, or a client forgotten");
+        check_store(m_store, m_from_events);
+        Op op;
+        op.kind = Op::expire;
+        op.time_ms = now_ms;
+        op.max_age_ms = max_age_ms;
+        op.counts[0] = report.channels_closed;
+        op.counts[1] = report.clients_gone_offline;
+        m_ops.push_back(std::move(op));
+        return report;
+    }
+
+    /// prune(now_ms), checked: no edge, nobody's state changes, forgotten clients are gone.
+    PruneReport prune(std::int64_t now_ms) {
+        std::set<std::string> online_before;
+        m_store.for_each_online([&](std::string_view id) { online_before.emplace(id); });
+        const std::size_t size_before = m_store.size();
+        const std::string before = store_digest(m_store);
+        m_edges.clear();
+        const PruneReport report = m_store.prune(now_ms);
+        FUZZ_CHECK(m_edges.empty(), "prune reported an edge");
+        FUZZ_CHECK(report.clients_examined == size_before, "prune: clients_examined");
+        FUZZ_CHECK(m_store.size() == size_before - report.clients_forgotten, "prune: clients_forgotten");
+        FUZZ_CHECK((store_digest(m_store) != before) == (report.tombstones_dropped + report.clients_forgotten > 0),
+                   "prune: its report disagrees with the change of the state");
+        std::set<std::string> online_after;
+        m_store.for_each_online([&](std::string_view id) { online_after.emplace(id); });
+        FUZZ_CHECK(online_after == online_before, "prune changed who is online");
+        check_store(m_store, m_from_events);
+        Op op;
+        op.kind = Op::prune;
+        op.time_ms = now_ms;
+        op.counts[0] = report.tombstones_dropped;
+        op.counts[1] = report.clients_forgotten;
+        m_ops.push_back(std::move(op));
+        return report;
     }
 
 private:
@@ -592,9 +617,35 @@ void check_record_codec(const Store& store) {
     });
 }
 
+// Runs a non-ingest op on `store` and checks that it ends as it did on the checked store.
+template <class Store>
+void replay_other(Store& store, const Op& op, const char* which) {
+    switch (op.kind) {
+    case Op::ingest: break;
+    case Op::reconcile: {
+        const Outcome out = store.reconcile(op.event.client_id, op.online, op.time_ms);
+        FUZZ_CHECK(same_outcome(out, op.outcome), std::string(which) + ": reconcile gave " + describe(out) + ", first " +
+                                                          describe(op.outcome));
+        break;
+    }
+    case Op::expire: {
+        const ExpiryReport r = store.expire_silent(op.time_ms, op.max_age_ms);
+        FUZZ_CHECK(r.channels_closed == op.counts[0] && r.clients_gone_offline == op.counts[1],
+                   std::string(which) + ": expire_silent reports otherwise");
+        break;
+    }
+    case Op::prune: {
+        const PruneReport r = store.prune(op.time_ms);
+        FUZZ_CHECK(r.tombstones_dropped == op.counts[0] && r.clients_forgotten == op.counts[1],
+                   std::string(which) + ": prune reports otherwise");
+        break;
+    }
+    }
+}
+
 /// The operations again: over a new store through ingest_batch (consecutive events as one batch,
-/// reconciles in between) and over a ClientStatusStore<ConcurrentStorage> one by one: the same
-/// outcomes, in order, and the same final state.
+/// the other operations in between) and over a ClientStatusStore<ConcurrentStorage> one by one:
+/// the same outcomes, in order, and the same final state.
 inline void check_replays(CheckedStore& checked) {
     const std::vector<Op>& ops = checked.ops();
     const Options& options = checked.store().options();
@@ -603,14 +654,14 @@ inline void check_replays(CheckedStore& checked) {
         ClientStatusStore<> batch(options);
         std::size_t next = 0; // the op whose outcome comes next
         auto on_outcome = [&](const Event& event, const Outcome& out) {
-            FUZZ_CHECK(next < ops.size() && !ops[next].is_reconcile, "ingest_batch reported an extra outcome");
+            FUZZ_CHECK(next < ops.size() && ops[next].kind == Op::ingest, "ingest_batch reported an extra outcome");
             FUZZ_CHECK(same_outcome(out, ops[next].outcome), "ingest_batch: " + describe(event) + " gave " + describe(out) +
                                                                      ", ingest gave " + describe(ops[next].outcome));
             ++next;
         };
         std::vector<Event> pending;
         for (std::size_t i = 0; i <= ops.size(); ++i) {
-            if (i < ops.size() && !ops[i].is_reconcile) {
+            if (i < ops.size() && ops[i].kind == Op::ingest) {
                 pending.push_back(ops[i].event);
                 continue;
             }
@@ -618,8 +669,7 @@ inline void check_replays(CheckedStore& checked) {
             pending.clear();
             FUZZ_CHECK(next == i, "ingest_batch skipped an outcome");
             if (i == ops.size()) break;
-            const Outcome out = batch.reconcile(ops[i].event.client_id, ops[i].online, ops[i].as_of_ms);
-            FUZZ_CHECK(same_outcome(out, ops[i].outcome), "reconcile after ingest_batch: " + describe(out));
+            replay_other(batch, ops[i], "after ingest_batch");
             ++next;
         }
         FUZZ_CHECK(store_digest(batch) == expected, "ingest_batch ends in another state than ingest");
@@ -628,8 +678,11 @@ inline void check_replays(CheckedStore& checked) {
     {
         ClientStatusStore<ConcurrentStorage> concurrent(options, ConcurrentStorage(4));
         for (const Op& op : ops) {
-            const Outcome out = op.is_reconcile ? concurrent.reconcile(op.event.client_id, op.online, op.as_of_ms)
-                                                : concurrent.ingest(op.event);
+            if (op.kind != Op::ingest) {
+                replay_other(concurrent, op, "ConcurrentStorage");
+                continue;
+            }
+            const Outcome out = concurrent.ingest(op.event);
             FUZZ_CHECK(same_outcome(out, op.outcome), "ConcurrentStorage: " + describe(out) + ", InMemoryStorage: " +
                                                               describe(op.outcome));
         }
@@ -638,13 +691,21 @@ inline void check_replays(CheckedStore& checked) {
     }
 }
 
+/// What every input of the event targets ends with: the state saved and loaded, every record
+/// through the Redis encoding, the operations replayed over ingest_batch and ConcurrentStorage.
+inline void check_final_state(CheckedStore& checked) {
+    check_snapshot_round_trip(checked.store(), true);
+    check_record_codec(checked.store());
+    check_replays(checked);
+}
+
 // --- the JSON targets' driver --------------------------------------------------------------
 
 /// Runs one input of a JSON target: the first line chooses the options (choose(); `adjust`
 /// may change them, e.g. aws_iot_options), every other line goes to `parse(line, choice)`
 /// (returning a ParseResult, after its own checks); each event parsed must pass validate()
-/// and is ingested, checked, and followed by a checked reconcile when the choice asks. Then the
-/// whole state: snapshot round trip, Redis encoding, the replays, and maintenance when asked.
+/// and is ingested, checked, and followed by a checked reconcile when the choice asks. Then
+/// maintenance when asked, and check_final_state.
 template <class Parse, class Adjust>
 void run_json_input(const std::uint8_t* data, std::size_t size, Parse&& parse, Adjust&& adjust) {
     const std::vector<std::string_view> lines = split_lines(std::string_view(reinterpret_cast<const char*>(data), size));
@@ -667,13 +728,11 @@ void run_json_input(const std::uint8_t* data, std::size_t size, Parse&& parse, A
         checked.ingest(event);
         if (choice.reconcile) checked.reconcile(event.client_id, (lines[i].size() & 1U) != 0, event.time_ms);
     }
-    check_snapshot_round_trip(checked.store(), true);
-    check_record_codec(checked.store());
-    check_replays(checked);
     if (choice.maintenance) {
-        const std::int64_t now = checked.newest_ms();
-        checked.maintain(now, choice.max_age_ms, now);
+        (void)checked.expire(checked.newest_ms(), choice.max_age_ms);
+        (void)checked.prune(checked.newest_ms());
     }
+    check_final_state(checked);
 }
 
 /// The reusing and throwing forms of an adapter against its try_ form: parse(json, event,

@@ -3,7 +3,7 @@
 # into build-fuzz, writes the seed corpora, replays the saved regressions, then runs each target
 # for SECONDS, two at a time, on a fresh copy of its seeds (README.md, "Fuzzing").
 #
-#   bash tests/fuzz/run.sh SECONDS [TARGET...]     (no TARGET: all six)
+#   bash tests/fuzz/run.sh SECONDS [TARGET...]     (no TARGET: all seven)
 #
 # Environment: MQTT_PRESENCE_FUZZ_BUILD (build directory, default <repository>/build-fuzz),
 # MQTT_PRESENCE_FUZZ_JOBS (targets at a time, default 2), CXX_FUZZ (default clang++).
@@ -12,7 +12,7 @@
 # 2 for a bad command line or a failed build.
 set -euo pipefail
 
-all_targets=(fuzz_alibaba fuzz_aws_iot fuzz_emqx fuzz_azure_eg_mqtt fuzz_snapshot fuzz_redis_record)
+all_targets=(fuzz_alibaba fuzz_aws_iot fuzz_emqx fuzz_azure_eg_mqtt fuzz_store fuzz_snapshot fuzz_redis_record)
 
 usage() {
     echo "usage: bash tests/fuzz/run.sh SECONDS [TARGET...]" >&2
