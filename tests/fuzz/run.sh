@@ -42,7 +42,10 @@ if ! cmake -S "$here" -B "$build" -DCMAKE_CXX_COMPILER="$cxx" >"$build.configure
     exit 2
 fi
 rm -f "$build.configure.log"
-if ! cmake --build "$build" -j2 --target "${targets[@]}" fuzz_seeds; then
+# (Several --target names build one after the other: all targets go as the default target, in parallel.)
+build_targets=(--target "${targets[@]}" fuzz_seeds)
+[[ ${#targets[@]} -eq ${#all_targets[@]} ]] && build_targets=()
+if ! cmake --build "$build" -j2 "${build_targets[@]}"; then
     echo "run.sh: building the fuzz targets failed" >&2
     exit 2
 fi
@@ -109,7 +112,7 @@ for t in "${targets[@]}"; do
         printf '%-20s %6s s %12s execs  corpus %5s  nothing found\n' "$t" "$seconds" "$execs" "$corpus"
     else
         status=1
-        kind=$(grep -oE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer): [a-z-]+' "$log" | head -1 || true)
+        kind=$(grep -oE 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer): [a-z -]+[a-z]' "$log" | head -1 || true)
         printf '%-20s %6s s %12s execs  FOUND (exit %s) %s  log: %s\n' "$t" "$seconds" "$execs" "$rc" "${kind:-}" "$log"
         for f in "${found[@]}"; do echo "    $f"; done
     fi
