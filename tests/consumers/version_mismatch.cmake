@@ -40,6 +40,22 @@ foreach(requested IN LISTS REJECTED ACCEPTED)
     message(STATUS "${requested}: accepted")
   endif()
 endforeach()
+# A component the package does not have is refused by name; the installed ones are found.
+consumer_configure("${PROJECT}" "${WORK}/component-nosuch" RESULT rc OUTPUT out
+  "-DREQUESTED_VERSION=${VERSION}" "-DREQUESTED_COMPONENTS=nosuch" "-DCMAKE_PREFIX_PATH=${PREFIX}")
+string(REGEX REPLACE "[ \t\r\n]+" " " flat "${out}")
+string(FIND "${flat}" "component(s) not installed: nosuch" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  string(APPEND failures "\nCOMPONENTS nosuch: expected a refusal naming it (exit ${rc}):\n${out}")
+else()
+  message(STATUS "COMPONENTS nosuch: refused")
+endif()
+consumer_configure("${PROJECT}" "${WORK}/component-json" RESULT rc OUTPUT out
+  "-DREQUESTED_VERSION=${VERSION}" "-DREQUESTED_COMPONENTS=json" "-DCMAKE_PREFIX_PATH=${PREFIX}")
+if(NOT rc EQUAL 0)
+  string(APPEND failures "\nCOMPONENTS json: expected to be found (exit ${rc}):\n${out}")
+endif()
+
 if(failures)
   message(FATAL_ERROR "mqtt_presence ${VERSION} installed in ${PREFIX}:${failures}")
 endif()

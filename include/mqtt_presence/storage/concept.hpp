@@ -11,7 +11,9 @@
 // |                                                                  | erases the record if fn leaves it empty(); if fn throws, the stored record is as before        |
 // | cs.visit(id, fn)                                                 | calls fn(const ClientRecord*) once: the record, or nullptr when absent                         |
 // | cs.for_each(fn)                                                  | calls fn(std::string_view client_id, const ClientRecord&) for every record                     |
-// | cs.size()                                                        | number of records, convertible to std::size_t                                                   |
+// | cs.size()                                                        | number of records, convertible to std::size_t; counts a record that an update in flight has    |
+// |                                                                  | created (Options::max_clients relies on it: a storage that inserts only after fn returns lets  |
+// |                                                                  | the store go one client past the cap)                                                          |
 // | Storage{}                                                        | default-constructible (so that ClientStatusStore<Storage> is), or pass one to the constructor  |
 // | Storage::concurrent (optional)                                   | `static constexpr bool concurrent = true` if every member may be called from many threads at   |
 // |                                                                  | once; the store then keeps its counters atomic                                                 |
