@@ -1,8 +1,10 @@
 // One case per bug: the vendor demo's failure modes (README.md, "Why another library"), then bugs found here.
 #include <catch2/catch.hpp>
 
+#include <sstream>
 #include <string>
 
+#include <mqtt_presence/detail/record_codec.hpp>
 #include <mqtt_presence/json.hpp>
 
 #include "support/events.hpp"
@@ -125,4 +127,58 @@ TEST_CASE("bug: a connect behind the watermark did not supersede an older channe
     CHECK(late.transition_ms == t0 + 2 * hour);
     CHECK(late.cause == Cause::takeover);
     CHECK_FALSE(r.online());
+}
+
+TEST_CASE("bug: a connect after its channel's disconnect opened it past max_open_channels", "[regression]") {
+    // Found by fuzz_store. The disconnect of c8 arrives first (it does not close), then its
+    // connect: the channel, already held, was opened without rule 10's cap, so the record held
+    // 9 open channels, which its own snapshot then refused to load.
+    ClientStatusStore<> store;
+    for (int i = 0; i < 8; ++i)
+        REQUIRE(store.ingest(connect("c" + std::to_string(i), t0 + i * second)).status == Status::applied);
+    REQUIRE(store.ingest(disconnect("c8", t0 + 10 * second)).status == Status::applied);
+    const Outcome out = store.ingest(connect("c8", t0 + 9 * second));
+    CHECK(out.status == Status::applied);
+    CHECK(store.status("GID_a@@@dev1")->open_channels == 8); // the oldest, c0, was closed
+    CHECK(store.status("GID_a@@@dev1")->current_channel == "c8");
+    std::stringstream bytes;
+    REQUIRE(store.save_snapshot(bytes) == 1);
+    ClientStatusStore<> restored;
+    CHECK_NOTHROW(restored.load_snapshot(bytes));
+
+    // When the cap is full of channels no older than the connect, it is refused, changing nothing.
+    Options one;
+    one.max_open_channels = 1;
+    one.takeover = false;
+    ClientRecord r;
+    (void)apply(r, connect("k0", t0 + 10 * second), one);
+    (void)apply(r, disconnect("k1", t0 + 5 * second), one);
+    const std::string kept = detail::record_codec::encode_record(r);
+    CHECK(apply(r, connect("k1", t0 + 3 * second), one).status == Status::refused);
+    CHECK(detail::record_codec::encode_record(r) == kept);
+}
+
+TEST_CASE("bug: rule 13 retired a reused key although the event was then stale or refused", "[regression]") {
+    // Found by fuzz_store. An event on a reused key first retires the key's old connection;
+    // when the event itself then changes nothing (a close behind the watermark, a connect the
+    // open-channel cap refuses), the outcome said so but the old entry was gone.
+    Options options;
+    options.key_reuse_gap_ms = 10 * minute;
+    ClientRecord r;
+    (void)apply(r, tcpclean("c1", t0), options);
+    (void)apply(r, Event{"GID_a@@@dev1", "", EventType::tcpclean, t0 + hour, ""}, options); // rule 14
+    std::string kept = detail::record_codec::encode_record(r);
+    CHECK(apply(r, tcpclean("c1", t0 + hour), options).status == Status::stale);
+    CHECK(detail::record_codec::encode_record(r) == kept);
+    CHECK(r.find("c1") != nullptr);
+
+    options.takeover = false;
+    options.max_open_channels = 1;
+    ClientRecord q;
+    (void)apply(q, connect("k", t0), options);
+    (void)apply(q, tcpclean("k", t0 + second), options);
+    (void)apply(q, connect("x", t0 + 2 * hour), options);
+    kept = detail::record_codec::encode_record(q);
+    CHECK(apply(q, connect("k", t0 + hour), options).status == Status::refused);
+    CHECK(detail::record_codec::encode_record(q) == kept);
 }

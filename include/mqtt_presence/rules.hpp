@@ -385,14 +385,16 @@ enum class NewChannel : std::uint8_t { open, tombstone, synthetic };
 
 // Rule 10: makes room for one more channel stamped `t`. Returns false, having changed nothing,
 // when a new open channel must be refused. A synthetic channel (at most one) is outside the
-// open-channel cap. Never allocates.
-inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, const Options& options,
-                      Step& step) noexcept {
+// open-channel cap. `opening`, if given, is a channel already held (its close or disconnect came
+// first) that is about to open: it is neither counted nor dropped. Never allocates; may move
+// channels (dropped tombstones), so pointers into record.channels must be found again.
+inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, const Options& options, Step& step,
+                      const Channel* opening = nullptr) noexcept {
     const bool open = kind == NewChannel::open;
     Channel* oldest_open = nullptr;
     std::size_t open_count = 0;
     for (Channel& ch : record.channels) {
-        if (!ch.open() || ch.synthetic) continue; // at most one synthetic channel, left to rule 8
+        if (!ch.open() || ch.synthetic || &ch == opening) continue; // one synthetic channel, left to rule 8
         ++open_count;
         if (oldest_open == nullptr || ch.connect_ms < oldest_open->connect_ms) oldest_open = &ch;
     }
@@ -408,7 +410,7 @@ inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, con
         Channel* oldest = nullptr;
         std::size_t tombstones = 0;
         for (Channel& ch : record.channels) {
-            if (!is_tombstone(ch)) continue;
+            if (!is_tombstone(ch) || &ch == opening) continue;
             ++tombstones;
             if (oldest == nullptr || ch.latest_ms() < oldest->latest_ms()) oldest = &ch;
         }
@@ -493,7 +495,12 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
     }
     if (ch != nullptr) {
         if (ch->connected()) return Status::duplicate; // rule 5: one connect per channel
-        // The close (or disconnect) came first. Rule 3: if closed, it arrives closed.
+        // The close (or disconnect) came first. Rule 3: if closed, it arrives closed. If it
+        // opens now, rule 10 holds for it as for a new channel.
+        if (!ch->closed() && t > record.closed_through_ms && !is_superseded(record, t, options)) {
+            if (!make_room(record, NewChannel::open, t, options, step, ch)) return Status::refused;
+            ch = record.find(key); // make_room may have moved it
+        }
         if (!event.client_ip.empty()) ch->address.assign(event.client_ip);
         ch->connect_ms = t;
         if (!ch->closed()) {
@@ -664,12 +671,20 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     step.was_online = record.online();
     const Channel::KeyProbe key(event.channel_id); // encoded once
     Channel* ch = event.channel_id.empty() ? nullptr : record.find(key);
+    // Rule 13 retires the old connection of a reused key before the event is decided; if the
+    // event then changes nothing (stale, refused, ...), neither may the retirement: keep the
+    // record to put back. Only on the rare event that retires a key (may throw: before any change).
+    std::optional<ClientRecord> before;
+    if (ch != nullptr && key_era(*ch, event.time_ms, event.type == EventType::connect, options) == KeyEra::newer)
+        before.emplace(record);
     const Status status = event.channel_id.empty()           ? on_keyless_close(record, event, step)
                           : event.type == EventType::connect ? on_connect(record, ch, event, key, options, step)
                                                              : on_close(record, ch, event, key, options, step);
     if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
-        (status == Status::superseded && ch == nullptr))
+        (status == Status::superseded && ch == nullptr)) {
+        if (before) record = std::move(*before);
         return unchanged(status);
+    }
     record.last_event_ms = std::max<std::int64_t>(record.last_event_ms, event.time_ms);
     return finish(record, status, step, channel);
 }
