@@ -182,3 +182,21 @@ TEST_CASE("bug: rule 13 retired a reused key although the event was then stale o
     CHECK(apply(q, connect("k", t0 + hour), options).status == Status::refused);
     CHECK(detail::record_codec::encode_record(q) == kept);
 }
+
+TEST_CASE("bug: a channel opening after its disconnect was dropped by retention while it opened", "[regression]") {
+    // Found by fuzz_store in the first fix of the cap bug above: making room for the channel
+    // that opens dropped tombstones older than the retention window, the half-known channel
+    // itself among them, and the connect then wrote through a dangling pointer.
+    Options options;
+    options.takeover = false;
+    options.tombstone_retention_ms = hour;
+    ClientRecord r;
+    (void)apply(r, connect("c2", t0), options);
+    (void)apply(r, disconnect("c1", t0 + second), options);  // half-known: kept under the cap
+    (void)apply(r, disconnect("c2", t0 + 3 * hour), options); // newest event: c1 is now old
+    const Outcome out = apply(r, connect("c1", t0 + 2 * second), options);
+    CHECK(out.status == Status::applied);
+    REQUIRE(r.find("c1") != nullptr);
+    CHECK(r.find("c1")->open());
+    CHECK(r.open_channels() == 2);
+}

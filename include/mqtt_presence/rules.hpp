@@ -380,25 +380,26 @@ inline std::size_t drop_tombstones_before(ClientRecord& record, std::int64_t hor
     return dropped;
 }
 
-// What make_room() makes room for.
-enum class NewChannel : std::uint8_t { open, tombstone, synthetic };
+// What make_room() makes room for. `opened`: a channel already held that has just opened (its
+// close or disconnect came first, its connect now): it counts among the open ones already.
+enum class NewChannel : std::uint8_t { open, opened, tombstone, synthetic };
 
 // Rule 10: makes room for one more channel stamped `t`. Returns false, having changed nothing,
 // when a new open channel must be refused. A synthetic channel (at most one) is outside the
-// open-channel cap. `opening`, if given, is a channel already held (its close or disconnect came
-// first) that is about to open: it is neither counted nor dropped. Never allocates; may move
-// channels (dropped tombstones), so pointers into record.channels must be found again.
-inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, const Options& options, Step& step,
-                      const Channel* opening = nullptr) noexcept {
-    const bool open = kind == NewChannel::open;
+// open-channel cap. Never allocates; may move channels (dropped tombstones), so pointers into
+// record.channels must be found again.
+inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, const Options& options,
+                      Step& step) noexcept {
+    const bool open = kind == NewChannel::open || kind == NewChannel::opened;
+    const std::size_t open_cap = std::size_t{options.max_open_channels} + (kind == NewChannel::opened ? 1U : 0U);
     Channel* oldest_open = nullptr;
     std::size_t open_count = 0;
     for (Channel& ch : record.channels) {
-        if (!ch.open() || ch.synthetic || &ch == opening) continue; // one synthetic channel, left to rule 8
+        if (!ch.open() || ch.synthetic) continue; // at most one synthetic channel, left to rule 8
         ++open_count;
         if (oldest_open == nullptr || ch.connect_ms < oldest_open->connect_ms) oldest_open = &ch;
     }
-    if (open && open_count >= options.max_open_channels) {
+    if (open && open_count >= open_cap) {
         if (oldest_open->connect_ms >= t) return false;
         close_channel(*oldest_open, t, Cause::takeover, step);
     }
@@ -410,7 +411,7 @@ inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, con
         Channel* oldest = nullptr;
         std::size_t tombstones = 0;
         for (Channel& ch : record.channels) {
-            if (!is_tombstone(ch) || &ch == opening) continue;
+            if (!is_tombstone(ch)) continue;
             ++tombstones;
             if (oldest == nullptr || ch.latest_ms() < oldest->latest_ms()) oldest = &ch;
         }
@@ -498,7 +499,11 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
         // The close (or disconnect) came first. Rule 3: if closed, it arrives closed. If it
         // opens now, rule 10 holds for it as for a new channel.
         if (!ch->closed() && t > record.closed_through_ms && !is_superseded(record, t, options)) {
-            if (!make_room(record, NewChannel::open, t, options, step, ch)) return Status::refused;
+            ch->connect_ms = t; // open now: counted as such, and not a tombstone make_room could drop
+            if (!make_room(record, NewChannel::opened, t, options, step)) {
+                ch->connect_ms = no_time; // (make_room changed nothing)
+                return Status::refused;
+            }
             ch = record.find(key); // make_room may have moved it
         }
         if (!event.client_ip.empty()) ch->address.assign(event.client_ip);
