@@ -801,9 +801,9 @@ TEST_CASE("concurrent: max_clients holds while 4 threads bring new clients at on
     for (std::thread& t : workers) t.join();
     std::size_t kept_total = 0, refused_total = 0;
     for (std::size_t w = 0; w < threads; ++w) kept_total += kept[w], refused_total += refused[w];
-    // Sizes read while others insert may count records about to be refused and erased again:
-    // at most one in flight per other thread.
-    CHECK(max_seen.load() <= cap + threads - 1);
+    // Sizes read while others insert may count records about to be refused and erased again
+    // (the shards are summed one after the other), so only what is kept is bounded.
+    INFO("largest size() read during the ingest: " << max_seen.load());
     CHECK(store.size() == kept_total);
     CHECK(store.size() <= cap);
     // Both racing for the last places may be refused; never more than one place per other thread.

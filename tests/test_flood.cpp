@@ -722,10 +722,10 @@ TEST_CASE("both floods through ConcurrentStorage from two threads", "[flood]") {
                     grouped(static_cast<std::int64_t>(f[0].refused + f[1].refused)).c_str(),
                     static_cast<double>(events) / seconds, grouped(live).c_str(), grouped(bound).c_str());
         CHECK(f[0].wrong + f[1].wrong == 0);
-        // Another thread may see the record of a client being refused for the moment it exists
-        // (the storage creates it, the store then refuses it and it is erased): size() can read
-        // one above the cap then, never more with two threads; the stored state never does.
-        CHECK(std::max(f[0].max_size_seen, f[1].max_size_seen) <= options.max_clients + 1);
+        // size() read while the other thread ingests may count the record of a client being
+        // refused for the moment it exists (the storage creates it, the store refuses it and it is
+        // erased), even twice: the shards are summed one after the other, not at one instant. So
+        // the readings are printed, not bounded; the state kept never exceeds the cap (checked).
         std::printf("  largest size() seen during the flood: %s (%zu readings above the cap)\n",
                     grouped(static_cast<std::int64_t>(std::max(f[0].max_size_seen, f[1].max_size_seen))).c_str(),
                     f[0].over_cap + f[1].over_cap);
