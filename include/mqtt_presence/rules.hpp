@@ -122,7 +122,8 @@ struct Channel {
     [[nodiscard]] bool open() const noexcept { return connected() && !closed(); }
     /// The newest time this entry carries (drives retention and eviction of tombstones).
     [[nodiscard]] std::int64_t latest_ms() const noexcept {
-        return std::max<std::int64_t>(connect_ms, std::max<std::int64_t>(close_ms, disconnect_ms));
+        return detail::PackedTime::from_rank(
+                std::max(connect_ms.rank(), std::max(close_ms.rank(), disconnect_ms.rank())));
     }
 };
 static_assert(sizeof(Channel) == 48, "Channel is meant to be 48 bytes");
@@ -343,12 +344,14 @@ inline void take_over(ClientRecord& record, const Channel* by, std::int64_t t, c
 // Rule 8: the synthetic channel of a reconcile(online, T) is taken over by the client's first
 // real connect or close at or after T. A close then takes the client offline with it: the
 // channel it closed (`channel_id`) is the one the synthetic channel stood for.
-inline void end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, Cause cause, bool graceful,
+// Returns whether it did (erasing it may have moved other channels).
+inline bool end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, Cause cause, bool graceful,
                           std::string_view channel_id, Step& step) noexcept {
     Channel* synthetic = find_synthetic(record);
-    if (synthetic == nullptr || t < synthetic->connect_ms) return;
+    if (synthetic == nullptr || t < synthetic->connect_ms) return false;
     if (by_close) step.note_close(t, cause, graceful, channel_id);
     record.channels.erase(synthetic);
+    return true;
 }
 
 // Whatever the tombstone protected against is now covered by the watermark (rules 5, 10).
@@ -392,24 +395,37 @@ inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, con
                       Step& step) noexcept {
     const bool open = kind == NewChannel::open || kind == NewChannel::opened;
     const std::size_t open_cap = std::size_t{options.max_open_channels} + (kind == NewChannel::opened ? 1U : 0U);
+    // Rule 5 retention, in event time: tombstones far behind the client's newest event go.
+    const std::int64_t newest = std::max<std::int64_t>(record.last_event_ms, t);
+    const std::int64_t horizon = newest - options.tombstone_retention_ms;
+    const std::size_t limit = options.max_tombstones - (kind == NewChannel::tombstone ? 1U : 0U);
+    // One pass finds the open channels (how many, the oldest) and the tombstones (how many,
+    // whether any is past retention); most calls need nothing more.
     Channel* oldest_open = nullptr;
     std::size_t open_count = 0;
+    std::size_t tombstones = 0;
+    bool expired = false;
     for (Channel& ch : record.channels) {
-        if (!ch.open() || ch.synthetic) continue; // at most one synthetic channel, left to rule 8
-        ++open_count;
-        if (oldest_open == nullptr || ch.connect_ms < oldest_open->connect_ms) oldest_open = &ch;
+        if (ch.synthetic) continue; // at most one synthetic channel, left to rule 8
+        if (ch.open()) {
+            ++open_count;
+            if (oldest_open == nullptr || ch.connect_ms < oldest_open->connect_ms) oldest_open = &ch;
+        } else {
+            ++tombstones;
+            expired = expired || ch.latest_ms() < horizon;
+        }
     }
     if (open && open_count >= open_cap) {
         if (oldest_open->connect_ms >= t) return false;
-        close_channel(*oldest_open, t, Cause::takeover, step);
+        close_channel(*oldest_open, t, Cause::takeover, step); // a tombstone now
+        ++tombstones;
+        expired = expired || oldest_open->latest_ms() < horizon;
     }
-    // Rule 5 retention, in event time: tombstones far behind the client's newest event go.
-    const std::int64_t newest = std::max<std::int64_t>(record.last_event_ms, t);
-    drop_tombstones_before(record, newest - options.tombstone_retention_ms, options);
-    const std::size_t limit = options.max_tombstones - (kind == NewChannel::tombstone ? 1U : 0U);
+    if (!expired && tombstones <= limit) return true;
+    drop_tombstones_before(record, horizon, options);
     for (;;) {
         Channel* oldest = nullptr;
-        std::size_t tombstones = 0;
+        tombstones = 0;
         for (Channel& ch : record.channels) {
             if (!is_tombstone(ch)) continue;
             ++tombstones;
@@ -540,8 +556,8 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
     } else {
         step.opened_ms = t;
         step.opened_channel = event.channel_id;
-        end_synthetic(record, t, false, Cause::connect, false, event.channel_id, step);
-        ch = record.find(key); // end_synthetic may have moved it
+        if (end_synthetic(record, t, false, Cause::connect, false, event.channel_id, step))
+            ch = record.find(key); // the erase may have moved it
     }
     take_over(record, ch, t, options, step);
     record.latest_connect_ms = std::max<std::int64_t>(record.latest_connect_ms, t);
@@ -606,7 +622,7 @@ inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, co
             record.channels.push_back(std::move(fresh));
         }
     }
-    if (closes) end_synthetic(record, t, true, cause, !is_tcpclean, event.channel_id, step);
+    if (closes) (void)end_synthetic(record, t, true, cause, !is_tcpclean, event.channel_id, step);
     return Status::applied;
 }
 
@@ -673,9 +689,16 @@ inline Outcome unchanged(Status status) noexcept {
 inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options,
                            EdgeChannel* channel = nullptr) {
     Step step;
-    step.was_online = record.online();
     const Channel::KeyProbe key(event.channel_id); // encoded once
-    Channel* ch = event.channel_id.empty() ? nullptr : record.find(key);
+    Channel* ch = nullptr;
+    if (event.channel_id.empty()) {
+        step.was_online = record.online();
+    } else {
+        for (Channel& c : record.channels) { // one pass: record.online() and record.find(key)
+            step.was_online = step.was_online || c.open();
+            if (ch == nullptr && !c.synthetic && c.key.matches(key)) ch = &c;
+        }
+    }
     // Rule 13 retires the old connection of a reused key before the event is decided; if the
     // event then changes nothing (stale, refused, ...), neither may the retirement: keep the
     // record to put back. Only on the rare event that retires a key (may throw: before any change).

@@ -35,6 +35,20 @@ public:
         return v == all_ones ? none : static_cast<std::int64_t>(v);
     }
 
+    /// The time plus one, or 0 for no_time: ordered as the times are, no_time first, so that
+    /// the newest of several times is a plain max (see from_rank).
+    [[nodiscard]] std::uint64_t rank() const noexcept {
+        std::uint32_t low = 0;
+        std::uint16_t high = 0;
+        std::memcpy(&low, m_bytes, sizeof low);
+        std::memcpy(&high, m_bytes + sizeof low, sizeof high);
+        return ((std::uint64_t{high} << 32 | low) + 1) & all_ones;
+    }
+    /// The time whose rank() is `rank`.
+    [[nodiscard]] static std::int64_t from_rank(std::uint64_t rank) noexcept {
+        return rank == 0 ? none : static_cast<std::int64_t>(rank) - 1;
+    }
+
     /// Whether it holds no_time (cheaper than comparing the value).
     [[nodiscard]] bool is_none() const noexcept {
         std::uint16_t high = 0;
