@@ -16,6 +16,11 @@
 #include <string_view>
 #include <utility>
 
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define MQTT_PRESENCE_PACK_HEX16 1
+#endif
+
 namespace mqtt_presence::detail {
 
 template <std::size_t N>
@@ -171,7 +176,7 @@ public:
     /// same bytes, as the encoding is a function of the text.
     [[nodiscard]] bool equals(std::string_view text) const noexcept {
         switch (m_kind) {
-        case kind_inline: return text.size() == m_len && (m_len == 0 || std::memcmp(m_bytes, text.data(), m_len) == 0);
+        case kind_inline: return text.size() == m_len && same_bytes(m_bytes, text.data(), m_len);
         case kind_heap: return text.size() == heap_size() && std::memcmp(heap_data(), text.data(), text.size()) == 0;
         default: return matches(Probe(text));
         }
@@ -187,6 +192,29 @@ public:
 
 private:
     enum : std::uint8_t { kind_inline = 0, kind_hex = 1, kind_ipv4 = 2, kind_heap = 3 };
+
+    // a[0, n) == b[0, n) for n <= N, a word at a time (the last word overlapping), no call.
+    static bool same_bytes(const unsigned char* a, const char* b, std::size_t n) noexcept {
+        const auto word = [](const void* p) {
+            std::uint64_t v = 0;
+            std::memcpy(&v, p, sizeof v);
+            return v;
+        };
+        const auto half = [](const void* p) {
+            std::uint32_t v = 0;
+            std::memcpy(&v, p, sizeof v);
+            return v;
+        };
+        if (n >= 8) {
+            for (std::size_t i = 0; i + 8 < n; i += 8)
+                if (word(a + i) != word(b + i)) return false;
+            return word(a + n - 8) == word(b + n - 8);
+        }
+        if (n >= 4) return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);
+        for (std::size_t i = 0; i < n; ++i)
+            if (a[i] != static_cast<unsigned char>(b[i])) return false;
+        return true;
+    }
 
     // Lowercase hex digit → its value; every other byte → 0xff.
     struct HexTable {
@@ -222,6 +250,24 @@ private:
         return true;
     }
 
+#if defined(MQTT_PRESENCE_PACK_HEX16)
+    // Sixteen lowercase hex digits → eight bytes; false if any is not a lowercase hex digit.
+    static bool pack_hex16(const char* text, unsigned char* out) noexcept {
+        const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text));
+        const __m128i d = _mm_sub_epi8(c, _mm_set1_epi8('0')); // a digit: 0..9 (unsigned)
+        const __m128i l = _mm_sub_epi8(c, _mm_set1_epi8('a')); // a letter: 0..5 (unsigned)
+        const __m128i is_d = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(9)), d);
+        const __m128i is_l = _mm_cmpeq_epi8(_mm_min_epu8(l, _mm_set1_epi8(5)), l);
+        if (_mm_movemask_epi8(_mm_or_si128(is_d, is_l)) != 0xffff) return false;
+        const __m128i v = _mm_or_si128(_mm_and_si128(is_d, d), _mm_and_si128(is_l, _mm_add_epi8(l, _mm_set1_epi8(10))));
+        // Each 16-bit lane holds digit 2k (low byte) and 2k+1: into one byte, high nibble first.
+        const __m128i pairs =
+                _mm_and_si128(_mm_or_si128(_mm_slli_epi16(v, 4), _mm_srli_epi16(v, 8)), _mm_set1_epi16(0x00ff));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(pairs, pairs));
+        return true;
+    }
+#endif
+
     // Parses a canonical decimal in [0, max] (no sign, no leading zero) from text[pos..].
     static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max,
                               std::uint32_t& value) noexcept {
@@ -255,16 +301,20 @@ private:
 
     // The canonical encoding of `text`: its kind, and for hex/ipv4/inline its bytes in `out`,
     // zero after them (so that two encodings are equal exactly when all N bytes are).
+    // (A failed hex or ipv4 attempt writes fewer bytes than an inline text then copies.)
     static std::uint8_t classify(std::string_view text, unsigned char* out, std::uint8_t& len) noexcept {
+        std::memset(out, 0, N);
         const std::uint8_t kind = classify_unpadded(text, out, len);
-        const std::size_t used = kind == kind_heap ? 0 : len;
-        std::memset(out + used, 0, N - used);
+        if (kind == kind_heap) std::memset(out, 0, N);
         return kind;
     }
     static std::uint8_t classify_unpadded(std::string_view text, unsigned char* out, std::uint8_t& len) noexcept {
         if (!text.empty() && text.size() % 2 == 0 && text.size() <= 2 * N) {
             unsigned bad = 0;
             std::size_t i = 0;
+#if defined(MQTT_PRESENCE_PACK_HEX16)
+            for (; i + 16 <= text.size(); i += 16) bad |= pack_hex16(text.data() + i, out + i / 2) ? 0U : 0xf0U;
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
             for (; i + 8 <= text.size(); i += 8) bad |= pack_hex8(text.data() + i, out + i / 2) ? 0U : 0xf0U;
 #endif

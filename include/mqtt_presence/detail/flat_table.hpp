@@ -26,6 +26,7 @@
 
 #include "chunked_array.hpp"
 #include "compact_string.hpp"
+#include "hash.hpp"
 #include "large_block.hpp"
 #include "prefetch.hpp"
 
@@ -59,9 +60,7 @@ public:
     ~FlatTable() = default;
 
     /// The hash every member below expects for a key.
-    [[nodiscard]] static std::uint64_t hash(std::string_view key) noexcept {
-        return static_cast<std::uint64_t>(std::hash<std::string_view>{}(key));
-    }
+    [[nodiscard]] static std::uint64_t hash(std::string_view key) noexcept { return hash_bytes(key); }
 
     [[nodiscard]] std::size_t size() const noexcept { return m_entries.size(); }
     [[nodiscard]] Entry& entry(std::size_t i) noexcept { return m_entries[i]; }
