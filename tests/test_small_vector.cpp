@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -55,4 +58,107 @@ TEST_CASE("SmallVector copies and moves, inline and on the heap", "[detail][smal
         assigned.push_back("again");
         CHECK(items(assigned) == std::vector<std::string>{"again"});
     }
+}
+
+namespace {
+// A 48-byte element, like a Channel: a block pool of its own size.
+struct Wide {
+    char text[48];
+};
+Wide wide(int i) {
+    Wide w{};
+    for (char& c : w.text) c = static_cast<char>('A' + i % 26);
+    return w;
+}
+bool is_wide(const Wide& w, int i) {
+    for (const char c : w.text)
+        if (c != static_cast<char>('A' + i % 26)) return false;
+    return true;
+}
+} // namespace
+
+TEST_CASE("SmallVector heap capacities: powers of two from 4 to 64, exact beyond", "[detail][small_vector][block_pool]") {
+    SmallVector<Wide, 1> v;
+    v.push_back(wide(0));
+    v.push_back(wide(1));
+    CHECK(v.capacity() == 4);
+    v.reserve(5);
+    CHECK(v.capacity() == 8);
+    v.reserve(33);
+    CHECK(v.capacity() == 64);
+    v.reserve(65);
+    CHECK(v.capacity() == 128);
+    v.reserve(300);
+    CHECK(v.capacity() == 300); // past the pool's sizes: the count asked for
+    CHECK(is_wide(v[0], 0));
+    CHECK(is_wide(v[1], 1));
+    SmallVector<Wide, 1> copy(v);
+    CHECK(copy.capacity() == 4); // a copy asks for its size: 2, rounded up
+#if defined(MQTT_PRESENCE_NO_BLOCK_POOL)
+    CHECK_FALSE(mqtt_presence::detail::BlockPool<sizeof(Wide)>::pooled(8));
+#else
+    CHECK(mqtt_presence::detail::BlockPool<sizeof(Wide)>::pooled(8));
+    CHECK_FALSE(mqtt_presence::detail::BlockPool<sizeof(Wide)>::pooled(300));
+#endif
+}
+
+TEST_CASE("SmallVector heap blocks are reused by vectors of the same element size only",
+          "[detail][small_vector][block_pool]") {
+    // Vectors of 32-byte strings and of 48-byte elements grow, shrink and die interleaved; a
+    // block freed by one kind handed to the other would be too small or overwrite live data.
+    std::vector<SmallVector<std::string, 1>> strings(200);
+    std::vector<SmallVector<Wide, 1>> wides(200);
+    for (int round = 0; round < 20; ++round) {
+        for (std::size_t i = 0; i < strings.size(); ++i) {
+            const int n = static_cast<int>((i * 7 + static_cast<std::size_t>(round) * 13) % 70);
+            SmallVector<std::string, 1> s;
+            SmallVector<Wide, 1> w;
+            for (int k = 0; k < n; ++k) {
+                s.push_back(std::string(40, static_cast<char>('a' + (k + round) % 26)));
+                w.push_back(wide(k + round));
+            }
+            strings[i] = std::move(s);
+            wides[(i * 31) % wides.size()] = std::move(w);
+        }
+        for (std::size_t i = 0; i < strings.size(); ++i) {
+            const int n = static_cast<int>((i * 7 + static_cast<std::size_t>(round) * 13) % 70);
+            REQUIRE(strings[i].size() == static_cast<std::size_t>(n));
+            for (int k = 0; k < n; ++k)
+                REQUIRE(strings[i][static_cast<std::size_t>(k)] ==
+                        std::string(40, static_cast<char>('a' + (k + round) % 26)));
+            const SmallVector<Wide, 1>& w = wides[(i * 31) % wides.size()];
+            REQUIRE(w.size() == static_cast<std::size_t>(n));
+            for (int k = 0; k < n; ++k) REQUIRE(is_wide(w[static_cast<std::size_t>(k)], k + round));
+        }
+    }
+#if !defined(MQTT_PRESENCE_NO_BLOCK_POOL)
+    // A freed block is the next one given for its size.
+    SmallVector<Wide, 1> a;
+    a.reserve(16);
+    const Wide* block = a.begin();
+    a = SmallVector<Wide, 1>();
+    SmallVector<Wide, 1> b;
+    b.reserve(9);
+    CHECK(b.begin() == block);
+#endif
+}
+
+TEST_CASE("SmallVector heap blocks: threads growing and freeing vectors at once", "[detail][block_pool][concurrent]") {
+    std::vector<std::thread> threads;
+    std::atomic<int> bad{0};
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([t, &bad] {
+            std::vector<SmallVector<Wide, 1>> kept(64);
+            for (int round = 0; round < 300; ++round) {
+                SmallVector<Wide, 1> v;
+                const int n = (round * 11 + t) % 40;
+                for (int k = 0; k < n; ++k) v.push_back(wide(k + t));
+                for (int k = 0; k < n; ++k)
+                    if (!is_wide(v[static_cast<std::size_t>(k)], k + t)) ++bad;
+                kept[static_cast<std::size_t>(round) % kept.size()] = std::move(v);
+            }
+        });
+    }
+    for (std::thread& thread : threads) thread.join();
+    CHECK(bad.load() == 0);
 }

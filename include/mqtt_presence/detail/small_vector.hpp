@@ -4,7 +4,8 @@
 // erase, push_back, copy and move. T must be nothrow-move-constructible. At most 65535
 // elements. It adds 4 bytes to the inline elements and no alignment of its own (the heap
 // pointer is kept in the inline bytes), so SmallVector<T, 1> of a 48-byte, alignment-1 T
-// takes 52 bytes (alignment 2).
+// takes 52 bytes (alignment 2). Heap blocks of up to 64 elements come from the process's
+// block pool (block_pool.hpp: huge pages, capacities rounded up to a power of two).
 // Plumbing: nothing outside the library should name it.
 
 #include <cstddef>
@@ -16,6 +17,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "block_pool.hpp"
+
 namespace mqtt_presence::detail {
 
 template <class T, std::size_t N>
@@ -24,6 +27,7 @@ class SmallVector {
     static_assert(std::is_nothrow_move_constructible_v<T>, "SmallVector needs a nothrow move");
     static_assert(N * sizeof(T) >= sizeof(T*), "SmallVector keeps its heap pointer in the inline bytes");
     static_assert(N <= 255, "SmallVector: too many inline elements");
+    static_assert(alignof(T) <= 16, "SmallVector: heap blocks are aligned for 16 bytes");
 
 public:
     using value_type = T;
@@ -78,14 +82,15 @@ public:
         std::size_t capacity = 2 * static_cast<std::size_t>(m_capacity);
         if (capacity < 4) capacity = 4;
         if (capacity < count) capacity = count;
+        if (capacity <= Pool::max_elements) capacity = Pool::pooled_capacity(capacity);
         if (capacity > max_size()) capacity = max_size();
-        T* fresh = std::allocator<T>{}.allocate(capacity);
+        T* fresh = static_cast<T*>(Pool::allocate(capacity));
         T* old = data();
         for (std::size_t i = 0; i < m_size; ++i) {
             ::new (static_cast<void*>(fresh + i)) T(std::move(old[i]));
             old[i].~T();
         }
-        if (m_capacity > N) std::allocator<T>{}.deallocate(old, m_capacity);
+        if (m_capacity > N) Pool::deallocate(old, m_capacity);
         set_heap(fresh);
         m_capacity = static_cast<std::uint16_t>(capacity);
     }
@@ -111,6 +116,8 @@ public:
     }
 
 private:
+    using Pool = BlockPool<sizeof(T)>;
+
     [[nodiscard]] T* heap() const noexcept {
         T* p = nullptr;
         std::memcpy(&p, m_inline, sizeof p); // NOLINT(bugprone-sizeof-expression): the pointer itself
@@ -125,7 +132,7 @@ private:
 
     void clear_and_free() noexcept {
         clear();
-        if (m_capacity > N) std::allocator<T>{}.deallocate(heap(), m_capacity);
+        if (m_capacity > N) Pool::deallocate(heap(), m_capacity);
         m_capacity = N;
     }
 

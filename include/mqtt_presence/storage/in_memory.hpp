@@ -11,6 +11,7 @@
 // when no call modifies it.
 // Models the concept in storage/concept.hpp, with the optional hashed lookup and prefetch().
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -85,9 +86,18 @@ public:
         case PrefetchStage::record: m_table.prefetch_entry(h); break;
         case PrefetchStage::detail:
             if (const auto* e = m_table.peek(h); e != nullptr && e->value.channels.size() > 1)
-                Table::prefetch(e->value.channels.data());
+                prefetch_channels(e->value);
             break;
         }
+    }
+
+    /// Starts fetching every cache line of a record's channels kept outside it (up to 4 lines:
+    /// the rules read them all; a client with more channels is rare).
+    static void prefetch_channels(const ClientRecord& record) noexcept {
+        const char* first = reinterpret_cast<const char*>(record.channels.data());
+        const std::size_t bytes = std::min<std::size_t>(record.channels.size() * sizeof(Channel), std::size_t{4} * 64);
+        for (std::size_t offset = 0; offset < bytes; offset += 64) Table::prefetch(first + offset);
+        Table::prefetch(first + bytes - 1);
     }
 
     /// Bytes this storage holds: index, entries, long ids, and channels beyond the first.
