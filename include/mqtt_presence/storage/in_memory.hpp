@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "../detail/flat_table.hpp"
@@ -23,10 +24,35 @@
 
 namespace mqtt_presence {
 
+namespace detail {
+/// The client id table of the in-memory storages.
+using RecordTable = FlatTable<ClientRecord, 24>;
+
+/// One stage of a prefetch in `table` (see InMemoryStorage::prefetch). At stage detail, every
+/// cache line of the record's channels kept outside it, up to four: the rules read them all,
+/// and a client with more channels is rare.
+inline void prefetch_stage(const RecordTable& table, std::uint64_t h, PrefetchStage stage) noexcept {
+    switch (stage) {
+    case PrefetchStage::locate: table.prefetch_slot(h); break;
+    case PrefetchStage::record: table.prefetch_entry(h); break;
+    case PrefetchStage::detail:
+        if (const auto* e = table.peek(h); e != nullptr && e->value.channels.size() > 1) {
+            const char* first = reinterpret_cast<const char*>(e->value.channels.data());
+            const std::size_t bytes =
+                    std::min<std::size_t>(e->value.channels.size() * sizeof(Channel), std::size_t{4} * 64);
+            for (std::size_t offset = 0; offset < bytes; offset += 64) RecordTable::prefetch(first + offset);
+            RecordTable::prefetch(first + bytes - 1);
+        }
+        break;
+    }
+}
+} // namespace detail
+
 class InMemoryStorage {
 public:
     /// Client ids of at most this many bytes are kept inside the entry.
     static constexpr std::size_t inline_id_bytes = 24;
+    static_assert(std::is_same_v<detail::RecordTable, detail::FlatTable<ClientRecord, inline_id_bytes>>);
 
     /// Calls fn(ClientRecord&) on the client's record, created empty if absent, and erases the
     /// record if fn leaves it empty (also when fn throws). Average O(1) plus fn.
@@ -80,25 +106,7 @@ public:
     /// A hint: starts fetching what the lookup of the id with hash h needs: the index slot
     /// (stage locate), a little later the entry (stage record), then its channels beyond the
     /// first (stage detail), each found through what the stage before fetched. Changes nothing.
-    void prefetch(std::uint64_t h, PrefetchStage stage) const noexcept {
-        switch (stage) {
-        case PrefetchStage::locate: m_table.prefetch_slot(h); break;
-        case PrefetchStage::record: m_table.prefetch_entry(h); break;
-        case PrefetchStage::detail:
-            if (const auto* e = m_table.peek(h); e != nullptr && e->value.channels.size() > 1)
-                prefetch_channels(e->value);
-            break;
-        }
-    }
-
-    /// Starts fetching every cache line of a record's channels kept outside it (up to 4 lines:
-    /// the rules read them all; a client with more channels is rare).
-    static void prefetch_channels(const ClientRecord& record) noexcept {
-        const char* first = reinterpret_cast<const char*>(record.channels.data());
-        const std::size_t bytes = std::min<std::size_t>(record.channels.size() * sizeof(Channel), std::size_t{4} * 64);
-        for (std::size_t offset = 0; offset < bytes; offset += 64) Table::prefetch(first + offset);
-        Table::prefetch(first + bytes - 1);
-    }
+    void prefetch(std::uint64_t h, PrefetchStage stage) const noexcept { detail::prefetch_stage(m_table, h, stage); }
 
     /// Bytes this storage holds: index, entries, long ids, and channels beyond the first.
     /// O(clients).
