@@ -268,29 +268,34 @@ private:
     }
 #endif
 
-    // "a.b.c.d:port" in canonical decimal (no sign, no leading zero; octets to 255, port to
-    // 65535) → 6 bytes; false for anything else. One pass over the text.
+    // Parses a canonical decimal in [0, max] (no sign, no leading zero) from text[pos..].
+    static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max,
+                              std::uint32_t& value) noexcept {
+        const std::size_t start = pos;
+        value = 0;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+            value = value * 10 + static_cast<std::uint32_t>(text[pos] - '0');
+            if (value > max || pos - start > 5) return false;
+            ++pos;
+        }
+        if (pos == start) return false;
+        return !(text[start] == '0' && pos - start > 1);
+    }
+
     static bool pack_ipv4(std::string_view text, unsigned char* out) noexcept {
         if (text.size() < 9 || text.size() > 21) return false;
-        std::size_t part = 0; // octets done
-        std::uint32_t value = 0;
-        std::size_t digits = 0;
-        for (const char c : text) {
-            const unsigned digit = static_cast<unsigned char>(c) - static_cast<unsigned>('0');
-            if (digit < 10) {
-                if (digits == 1 && value == 0) return false; // a leading zero
-                value = value * 10 + digit;
-                if (++digits > 5) return false;
-                continue;
-            }
-            if (part >= 4 || c != (part < 3 ? '.' : ':') || digits == 0 || value > 255) return false;
-            out[part++] = static_cast<unsigned char>(value);
-            value = 0;
-            digits = 0;
+        std::size_t pos = 0;
+        for (int octet = 0; octet < 4; ++octet) {
+            std::uint32_t v = 0;
+            if (!parse_decimal(text, pos, 255, v)) return false;
+            out[octet] = static_cast<unsigned char>(v);
+            if (pos >= text.size() || text[pos] != (octet == 3 ? ':' : '.')) return false;
+            ++pos;
         }
-        if (part != 4 || digits == 0 || value > 65535) return false;
-        out[4] = static_cast<unsigned char>(value >> 8);
-        out[5] = static_cast<unsigned char>(value & 0xff);
+        std::uint32_t port = 0;
+        if (!parse_decimal(text, pos, 65535, port) || pos != text.size()) return false;
+        out[4] = static_cast<unsigned char>(port >> 8);
+        out[5] = static_cast<unsigned char>(port & 0xff);
         return true;
     }
 
