@@ -495,12 +495,13 @@ inline Channel* retire_key(ClientRecord& record, Channel* ch, std::string_view k
     return ch;
 }
 
-inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, const Channel::KeyProbe& key,
-                         const Options& options, Step& step) {
+// `era`: key_era() of `ch` for this event (KeyEra::same when ch is null).
+inline Status on_connect(ClientRecord& record, Channel* ch, KeyEra era, const Event& event,
+                         const Channel::KeyProbe& key, const Options& options, Step& step) {
     const std::int64_t t = event.time_ms;
     Status status = Status::applied;
     if (ch != nullptr) {
-        switch (key_era(*ch, t, true, options)) {
+        switch (era) {
         case KeyEra::older: return Status::stale;
         case KeyEra::newer:
             record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
@@ -565,14 +566,15 @@ inline Status on_connect(ClientRecord& record, Channel* ch, const Event& event, 
 }
 
 // tcpclean, and disconnect (which closes only with Options::close_on_disconnect).
-inline Status on_close(ClientRecord& record, Channel* ch, const Event& event, const Channel::KeyProbe& key,
+// `era`: key_era() of `ch` for this event (KeyEra::same when ch is null).
+inline Status on_close(ClientRecord& record, Channel* ch, KeyEra era, const Event& event, const Channel::KeyProbe& key,
                        const Options& options, Step& step) {
     const std::int64_t t = event.time_ms;
     const bool is_tcpclean = event.type == EventType::tcpclean;
     const bool closes = is_tcpclean || options.close_on_disconnect;
     const Cause cause = is_tcpclean ? Cause::tcpclean : Cause::disconnect;
     if (ch != nullptr) {
-        switch (key_era(*ch, t, false, options)) {
+        switch (era) {
         case KeyEra::older: return Status::stale;
         case KeyEra::newer:
             record.channels.reserve(record.channels.size() + 1); // may throw: nothing changed yet
@@ -702,12 +704,13 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     // Rule 13 retires the old connection of a reused key before the event is decided; if the
     // event then changes nothing (stale, refused, ...), neither may the retirement: keep the
     // record to put back. Only on the rare event that retires a key (may throw: before any change).
+    const bool is_connect = event.type == EventType::connect;
+    const KeyEra era = ch == nullptr ? KeyEra::same : key_era(*ch, event.time_ms, is_connect, options);
     std::optional<ClientRecord> before;
-    if (ch != nullptr && key_era(*ch, event.time_ms, event.type == EventType::connect, options) == KeyEra::newer)
-        before.emplace(record);
-    const Status status = event.channel_id.empty()           ? on_keyless_close(record, event, step)
-                          : event.type == EventType::connect ? on_connect(record, ch, event, key, options, step)
-                                                             : on_close(record, ch, event, key, options, step);
+    if (era == KeyEra::newer) before.emplace(record);
+    const Status status = event.channel_id.empty() ? on_keyless_close(record, event, step)
+                          : is_connect             ? on_connect(record, ch, era, event, key, options, step)
+                                                   : on_close(record, ch, era, event, key, options, step);
     if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
         (status == Status::superseded && ch == nullptr)) {
         if (before) record = std::move(*before);
