@@ -16,6 +16,8 @@
 #include <string_view>
 #include <utility>
 
+#include "hash.hpp"
+
 #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
 #include <emmintrin.h>
 #define MQTT_PRESENCE_PACK_HEX16 1
@@ -176,7 +178,8 @@ public:
     /// same bytes, as the encoding is a function of the text.
     [[nodiscard]] bool equals(std::string_view text) const noexcept {
         switch (m_kind) {
-        case kind_inline: return text.size() == m_len && same_bytes(m_bytes, text.data(), m_len);
+        case kind_inline:
+            return text.size() == m_len && same_bytes(reinterpret_cast<const char*>(m_bytes), text.data(), m_len);
         case kind_heap: return text.size() == heap_size() && std::memcmp(heap_data(), text.data(), text.size()) == 0;
         default: return matches(Probe(text));
         }
@@ -192,29 +195,6 @@ public:
 
 private:
     enum : std::uint8_t { kind_inline = 0, kind_hex = 1, kind_ipv4 = 2, kind_heap = 3 };
-
-    // a[0, n) == b[0, n) for n <= N, a word at a time (the last word overlapping), no call.
-    static bool same_bytes(const unsigned char* a, const char* b, std::size_t n) noexcept {
-        const auto word = [](const void* p) {
-            std::uint64_t v = 0;
-            std::memcpy(&v, p, sizeof v);
-            return v;
-        };
-        const auto half = [](const void* p) {
-            std::uint32_t v = 0;
-            std::memcpy(&v, p, sizeof v);
-            return v;
-        };
-        if (n >= 8) {
-            for (std::size_t i = 0; i + 8 < n; i += 8)
-                if (word(a + i) != word(b + i)) return false;
-            return word(a + n - 8) == word(b + n - 8);
-        }
-        if (n >= 4) return half(a) == half(b) && half(a + n - 4) == half(b + n - 4);
-        for (std::size_t i = 0; i < n; ++i)
-            if (a[i] != static_cast<unsigned char>(b[i])) return false;
-        return true;
-    }
 
     // Lowercase hex digit → its value; every other byte → 0xff.
     struct HexTable {

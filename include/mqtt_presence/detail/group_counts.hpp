@@ -11,7 +11,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,6 +18,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "hash.hpp"
 
 namespace mqtt_presence::detail {
 
@@ -110,41 +111,10 @@ private:
         Entry* entry = nullptr;
     };
 
-    // 8 bytes at a time, multiply and fold (the same text gives the same hash everywhere in
-    // one process; nothing persists it).
-    static std::uint64_t hash(std::string_view s) noexcept {
-        constexpr std::uint64_t k = 0x9e3779b97f4a7c15ULL;
-        std::uint64_t h = s.size() * k;
-        std::size_t i = 0;
-        for (; i + 8 <= s.size(); i += 8) {
-            std::uint64_t w = 0;
-            std::memcpy(&w, s.data() + i, 8);
-            h = (h ^ w) * k;
-            h ^= h >> 29;
-        }
-        if (i < s.size()) {
-            std::uint64_t w = 0;
-            for (std::size_t j = i; j < s.size(); ++j)
-                w |= std::uint64_t{static_cast<unsigned char>(s[j])} << (8 * (j - i));
-            h = (h ^ w) * k;
-            h ^= h >> 29;
-        }
-        return h * k;
-    }
+    static std::uint64_t hash(std::string_view s) noexcept { return hash_bytes(s); }
 
-    // a == b, inline for short texts (no call to memcmp).
     static bool equal(std::string_view a, std::string_view b) noexcept {
-        if (a.size() != b.size()) return false;
-        std::size_t i = 0;
-        for (; i + 8 <= a.size(); i += 8) {
-            std::uint64_t x = 0, y = 0;
-            std::memcpy(&x, a.data() + i, 8);
-            std::memcpy(&y, b.data() + i, 8);
-            if (x != y) return false;
-        }
-        for (; i < a.size(); ++i)
-            if (a[i] != b[i]) return false;
-        return true;
+        return a.size() == b.size() && same_bytes(a.data(), b.data(), a.size());
     }
 
     Entry* find(std::string_view group, std::uint64_t h) noexcept {

@@ -1,7 +1,8 @@
 #pragma once
-// The hash of client ids for the in-memory tables: short ids (most are 10 to 40 bytes) in a
-// few multiplies, with every input bit reaching every output bit (the tables take a tag from
-// the low 32 bits and the home slot from a multiply of all 64).
+// Hashing and comparing short texts (client ids, Group IDs) for the in-memory tables. The hash
+// takes a few multiplies for most ids (10 to 40 bytes), with every input bit reaching every
+// output bit (the tables take a tag from the low 32 bits and the home slot from a multiply of
+// all 64, the group table its home from the high 32).
 //
 // The construction follows wyhash (public domain): blocks of 16 bytes are folded by a 64×64→128
 // bit multiply whose halves are xored ("mum"); an input of 4 to 16 bytes is read as overlapping
@@ -66,6 +67,20 @@ inline std::uint64_t read32(const char* p) noexcept {
         b = read64(p + left - 8);
     }
     return mum(k1 ^ n, mum(a ^ k1, b ^ seed ^ k2));
+}
+
+/// a[0, n) == b[0, n), a word at a time (the last word overlapping), without calling memcmp:
+/// the texts compared are short, and a call costs more than the compare.
+[[nodiscard]] inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    if (n >= 8) {
+        for (std::size_t i = 0; i + 8 < n; i += 8)
+            if (read64(a + i) != read64(b + i)) return false;
+        return read64(a + n - 8) == read64(b + n - 8);
+    }
+    if (n >= 4) return read32(a) == read32(b) && read32(a + n - 4) == read32(b + n - 4);
+    for (std::size_t i = 0; i < n; ++i)
+        if (a[i] != b[i]) return false;
+    return true;
 }
 
 } // namespace mqtt_presence::detail
