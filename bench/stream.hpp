@@ -312,6 +312,12 @@ struct Timer {
         m.ns_per_event = wall_seconds * 1e9 / static_cast<double>(events);
         m.cpu_ns_per_event = cpu_seconds * 1e9 / static_cast<double>(events);
     }
+
+    /// Adds the wall-clock and thread CPU seconds since construction to the two sums.
+    void add_to(double& wall_seconds, double& cpu_seconds) const {
+        cpu_seconds += thread_cpu_seconds() - cpu;
+        wall_seconds += seconds_since(wall);
+    }
 };
 
 /// Resident memory of this process in bytes (/proc/self/statm); 0 off Linux.
