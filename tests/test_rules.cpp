@@ -1,11 +1,14 @@
 // One section per rule (README.md, "The rules"), on the pure function apply(record, event, options).
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <mqtt_presence/detail/record_check.hpp>
+#include <mqtt_presence/detail/record_codec.hpp>
 #include <mqtt_presence/rules.hpp>
 
 #include "support/events.hpp"
@@ -899,5 +902,80 @@ TEST_CASE("rule 14: a close that names no connection", "[rules][rule14]") {
         REQUIRE(reconcile(s, true, t0, {}).went_online());
         CHECK(apply(s, keyless(EventType::tcpclean, t0 + second), {}).went_offline());
         CHECK(s.channels.empty());
+    }
+}
+
+// ClientRecord::presence: what queries read instead of the channels.
+TEST_CASE("a record remembers its presence after every change the rules make", "[rules][presence]") {
+    const std::string channels[] = {ch_a, ch_b, ch_c};
+    Options options;
+    options.max_open_channels = 2; // so that the cap's takeover runs too
+    options.max_tombstones = 2;
+    for (unsigned seed = 1; seed <= 40; ++seed) {
+        std::mt19937 rng(seed);
+        const auto pick = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
+        ClientRecord r;
+        CHECK(r.presence == Presence::unknown);
+        bool changed_once = false;
+        for (int i = 0; i < 200; ++i) {
+            const std::int64_t t = t0 + static_cast<std::int64_t>(pick(400)) * second;
+            const std::string& ch = channels[pick(3)];
+            bool changed = false;
+            switch (pick(8)) {
+            case 0: case 1: case 2: changed = apply(r, connect(ch, t), options).changed(); break;
+            case 3: case 4: changed = apply(r, tcpclean(ch, t), options).changed(); break;
+            case 5: changed = apply(r, disconnect(ch, t), options).changed(); break;
+            case 6: changed = reconcile(r, pick(2) == 0, t, options).changed(); break;
+            default:
+                if (pick(2) == 0) changed = expire(r, t + hour, 10 * minute).channels_closed > 0;
+                else (void)prune(r, t + 30 * hour, options);
+                break;
+            }
+            changed_once = changed_once || changed;
+            INFO("seed " << seed << ", step " << i);
+            if (changed) CHECK(r.presence != Presence::unknown);
+            if (r.presence != Presence::unknown) REQUIRE((r.presence == Presence::online) == r.online());
+            CHECK(r.online_remembered() == r.online());
+        }
+        CHECK(changed_once);
+    }
+}
+
+TEST_CASE("a record built field by field answers from its channels until it is remembered", "[rules][presence]") {
+    ClientRecord r;
+    Channel open;
+    open.key.assign(ch_a);
+    open.connect_ms = t0;
+    r.channels.push_back(open);
+    r.latest_connect_ms = t0;
+    r.last_event_ms = t0;
+    CHECK(r.presence == Presence::unknown);
+    CHECK(r.online_remembered());
+    r.remember_presence();
+    CHECK(r.presence == Presence::online);
+    CHECK_FALSE(detail::check_record(r, {}));
+
+    SECTION("a remembered presence the channels contradict is refused by the record checks") {
+        r.presence = Presence::offline;
+        const detail::RecordProblem problem = detail::check_record(r, {});
+        REQUIRE(problem);
+        CHECK(problem.what == "its remembered presence disagrees with its channels");
+    }
+    SECTION("so is a value outside the enumeration") {
+        r.presence = static_cast<Presence>(7);
+        const detail::RecordProblem problem = detail::check_record(r, {});
+        REQUIRE(problem);
+        CHECK(problem.what == "an unknown presence value");
+    }
+    SECTION("a decoded record has its presence remembered") {
+        ClientRecord offline;
+        REQUIRE(apply(offline, connect(ch_b, t0), {}).went_online());
+        REQUIRE(apply(offline, tcpclean(ch_b, t0 + second), {}).went_offline());
+        for (const ClientRecord* source : {&r, &offline}) {
+            ClientRecord copy = *source;
+            copy.presence = Presence::unknown; // an encoding does not carry it
+            const ClientRecord decoded = detail::record_codec::decode_record(detail::record_codec::encode_record(copy), {});
+            CHECK(decoded.presence == (source->online() ? Presence::online : Presence::offline));
+        }
     }
 }

@@ -128,11 +128,24 @@ struct Channel {
 };
 static_assert(sizeof(Channel) == 48, "Channel is meant to be 48 bytes");
 
+/// What ClientRecord::presence remembers of the record's online().
+enum class Presence : std::uint8_t {
+    unknown = 0, ///< not remembered: online() is asked
+    offline = 1,
+    online = 2,
+};
+
 /// Everything the store keeps about one client. The rules functions below are the only code
-/// that modifies it; storages keep it, copy it and may encode its fields. 78 bytes with
+/// that modifies it; storages keep it, copy it and may encode its fields. 80 bytes with
 /// alignment 2 (one channel inline; more move to the heap); times read and assign as
 /// std::int64_t (no_time when unset).
 struct ClientRecord {
+    /// online() as it was when a rules function last changed the record, so that queries
+    /// (is_online(), for_each_online()) read no channel: beyond the first, channels are on the
+    /// heap, one more cache miss. Set by the rules functions alone, on every change; unknown in
+    /// a record built field by field (a decoder may set it with remember_presence()). First, so
+    /// that it is read with the storage's key more often than not.
+    Presence presence = Presence::unknown;
     /// Open channels, tombstones (closed) and half-known channels (a close seen, no connect yet).
     detail::SmallVector<Channel, 1> channels;
     /// Newest real connect ever seen (rule 6 compares against it).
@@ -152,6 +165,12 @@ struct ClientRecord {
             if (ch.open()) return true;
         return false;
     }
+    /// online(), read from `presence` when it is known (no channel read): what queries ask.
+    [[nodiscard]] bool online_remembered() const noexcept {
+        return presence == Presence::unknown ? online() : presence == Presence::online;
+    }
+    /// Sets `presence` from the channels.
+    void remember_presence() noexcept { presence = online() ? Presence::online : Presence::offline; }
     [[nodiscard]] std::size_t open_channels() const noexcept {
         return static_cast<std::size_t>(
                 std::count_if(channels.begin(), channels.end(), [](const Channel& ch) { return ch.open(); }));
@@ -193,7 +212,7 @@ struct ClientRecord {
         return best;
     }
 };
-static_assert(sizeof(ClientRecord) == 78, "ClientRecord is meant to be 78 bytes");
+static_assert(sizeof(ClientRecord) == 80, "ClientRecord is meant to be 80 bytes");
 
 /// What an event (or a reconcile) did to the record.
 enum class Status : std::uint8_t {
@@ -657,6 +676,7 @@ inline Outcome finish(ClientRecord& record, Status status, const Step& step, Edg
     Outcome out;
     out.status = status;
     const bool now_online = record.online();
+    record.presence = now_online ? Presence::online : Presence::offline;
     if (!step.was_online && now_online) {
         out.transition = Transition::went_online;
         out.transition_ms = step.opened_ms;

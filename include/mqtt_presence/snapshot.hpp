@@ -412,6 +412,7 @@ inline Loaded decode_record(std::string_view body, std::uint64_t number, const O
         if (problem.channel == 0) fail(who() + ": " + problem.what);
         fail(who() + ", channel " + std::to_string(problem.channel) + ": " + problem.what);
     }
+    r.remember_presence();
     return out;
 }
 

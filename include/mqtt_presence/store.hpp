@@ -308,7 +308,8 @@ public:
     [[nodiscard]] bool is_online(std::string_view client_id) const {
         refuse_in_callback("is_online");
         bool online = false;
-        m_storage.visit(client_id, [&](const ClientRecord* record) { online = record != nullptr && record->online(); });
+        m_storage.visit(client_id,
+                        [&](const ClientRecord* record) { online = record != nullptr && record->online_remembered(); });
         return online;
     }
 
@@ -318,8 +319,8 @@ public:
     /// temporary std::string does not compile).
     /// Faster than a loop of is_online() for many ids of a large store: with a storage that
     /// offers the optional hashed lookup, each id is hashed once and the index slots of the ids
-    /// 12 ahead, the records of the ids 8 ahead and their channels 4 ahead are fetched while the
-    /// current one is answered.
+    /// 12 ahead and the records of the ids 8 ahead are fetched while the current one is
+    /// answered (a record remembers its presence, ClientRecord::presence: no channel is read).
     template <class It, class Out>
     Out is_online_batch(It first, It last, Out out) const {
         refuse_in_callback("is_online_batch");
@@ -327,7 +328,7 @@ public:
         static_assert(std::is_lvalue_reference_v<Id> || std::is_same_v<std::decay_t<Id>, std::string_view> ||
                               std::is_pointer_v<std::decay_t<Id>>,
                       "is_online_batch: the iterator must refer to ids that outlive the call, not make temporaries");
-        const auto answer = [](const ClientRecord* record) { return record != nullptr && record->online(); };
+        const auto answer = [](const ClientRecord* record) { return record != nullptr && record->online_remembered(); };
         if constexpr (storage_concept::has_visit_batch<Storage>::value) {
             std::vector<std::string_view> ids;
             for (; first != last; ++first) ids.emplace_back(*first);
@@ -339,27 +340,25 @@ public:
                 ++out;
             }
         } else if constexpr (storage_concept::has_prefetch<Storage>::value) {
-            // As in ingest_batch: slots 12 ids ahead, records 8 ahead, channels 4 ahead.
-            constexpr std::size_t step = 4;
-            constexpr std::size_t ring = 16; // > 3 * step
+            // Slots 12 ids ahead, records 8 ahead (no channels: see above).
+            constexpr std::size_t slots_ahead = 12;
+            constexpr std::size_t records_ahead = 8;
+            constexpr std::size_t ring = 32; // > slots_ahead
             std::uint64_t hashes[ring];
             std::string_view ids[ring];
             std::size_t located = 0;  // ids hashed, their slots requested
             std::size_t recorded = 0; // records requested
-            std::size_t detailed = 0; // channels requested
             std::size_t answered = 0;
             bool more = first != last;
             while (answered < located || more) {
-                for (; more && located < answered + 3 * step; ++located) {
+                for (; more && located < answered + slots_ahead; ++located) {
                     ids[located % ring] = std::string_view(*first);
                     hashes[located % ring] = m_storage.hash(ids[located % ring]);
                     m_storage.prefetch(hashes[located % ring], PrefetchStage::locate);
                     more = ++first != last;
                 }
-                for (; recorded < located && recorded < answered + 2 * step; ++recorded)
+                for (; recorded < located && recorded < answered + records_ahead; ++recorded)
                     m_storage.prefetch(hashes[recorded % ring], PrefetchStage::record);
-                for (; detailed < recorded && detailed < answered + step; ++detailed)
-                    m_storage.prefetch(hashes[detailed % ring], PrefetchStage::detail);
                 bool online = false;
                 m_storage.visit(ids[answered % ring], hashes[answered % ring],
                                 [&](const ClientRecord* record) { online = answer(record); });
@@ -415,7 +414,7 @@ public:
     void for_each_online(Fn&& fn) const {
         refuse_in_callback("for_each_online");
         m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) {
-            if (record.online()) fn(client_id);
+            if (record.online_remembered()) fn(client_id);
         });
     }
 
@@ -425,7 +424,7 @@ public:
     void for_each_online(std::string_view group, Fn&& fn) const {
         refuse_in_callback("for_each_online");
         m_storage.for_each([&](std::string_view client_id, const ClientRecord& record) {
-            if (record.online() && group_of(client_id) == group) fn(client_id);
+            if (record.online_remembered() && group_of(client_id) == group) fn(client_id);
         });
     }
 

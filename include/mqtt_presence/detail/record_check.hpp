@@ -54,7 +54,8 @@ struct RecordProblem {
 /// Checks a record's content against `options`: every channel's close time and cause agree and
 /// the cause is a close cause, at most one synthetic channel (open, without an id), real channel
 /// ids pass the event checks and appear once, no more open channels than max_open_channels, no
-/// more channels than max_record_channels, and the record is not empty (stores keep none).
+/// more channels than max_record_channels, the record is not empty (stores keep none), and its
+/// presence, when known, is what its channels say.
 /// (The times are in range by construction: PackedTime holds nothing else.)
 [[nodiscard]] inline RecordProblem check_record(const ClientRecord& record, const Options& options) {
     const std::size_t count = record.channels.size();
@@ -86,6 +87,9 @@ struct RecordProblem {
                            std::to_string(options.max_open_channels) + ")"};
     if (has_duplicate_channel(record)) return {0, "a channel id appears twice"};
     if (record.empty()) return {0, "an empty record (stores keep none)"};
+    if (record.presence > Presence::online) return {0, "an unknown presence value"};
+    if (record.presence != Presence::unknown && (record.presence == Presence::online) != record.online())
+        return {0, "its remembered presence disagrees with its channels"};
     return {};
 }
 

@@ -265,6 +265,7 @@ inline std::string unpack_ipv4(std::string_view packed) {
         if (problem.channel == 0) throw std::runtime_error(problem.what);
         throw std::runtime_error("channel " + std::to_string(problem.channel) + ": " + problem.what);
     }
+    record.remember_presence();
     return record;
 }
 

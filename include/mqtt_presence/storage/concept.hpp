@@ -3,7 +3,9 @@
 //
 // A storage maps client id → ClientRecord and offers one atomic read-modify-write per client.
 // Access goes through callbacks only; no reference into the storage escapes, so a locking or a
-// remote storage needs no other API.
+// remote storage needs no other API. A storage that copies or moves records keeps their
+// `presence` with them; one that encodes records field by field may leave it unknown (queries
+// then read the channels) or call remember_presence() on a decoded record.
 //
 // | expression (s: Storage, cs: const Storage, id: std::string_view) | requirement                                                                                   |
 // |------------------------------------------------------------------|-----------------------------------------------------------------------------------------------|

@@ -2,8 +2,8 @@
 // InMemoryStorage: the default storage policy. One flat hash table, no locking.
 //
 // Layout (detail/flat_table.hpp): an index of 8-byte slots (linear probing, at most 7/8 full)
-// over one dense array of 104-byte entries, each a client id of up to 24 bytes kept inline
-// (longer ids take one heap block of their length + 4 bytes) and its 78-byte ClientRecord with
+// over one dense array of 106-byte entries, each a client id of up to 24 bytes kept inline
+// (longer ids take one heap block of their length + 4 bytes) and its 80-byte ClientRecord with
 // one channel inline. A lookup by std::string_view hashes once, reads one slot and one entry,
 // and never allocates. At 1 M clients that is about 120 bytes per client.
 //
@@ -125,6 +125,6 @@ private:
     Table m_table;
 };
 
-static_assert(InMemoryStorage::entry_bytes == 104, "an InMemoryStorage entry is meant to be 104 bytes");
+static_assert(InMemoryStorage::entry_bytes == 106, "an InMemoryStorage entry is meant to be 106 bytes");
 
 } // namespace mqtt_presence
