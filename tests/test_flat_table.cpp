@@ -51,6 +51,7 @@ void check_equal(const Table& table, const std::unordered_map<std::string, std::
         const std::size_t i = table.find(key, Table::hash(key));
         REQUIRE(i != Table::npos);
         CHECK(table.entry(i).value == value);
+        CHECK(table.find_entry(key, Table::hash(key)) == &table.entry(i)); // the same entry, by address
     }
 }
 
@@ -99,6 +100,7 @@ TEST_CASE("FlatTable: random inserts, updates and erases agree with std::unorder
 TEST_CASE("FlatTable: lookups of absent keys, copies, reserve and memory", "[flat_table]") {
     Table table;
     CHECK(lookup(table, "GID_a@@@b") == nullptr);
+    CHECK(table.find_entry("GID_a@@@b", Table::hash("GID_a@@@b")) == nullptr); // no index yet
     table.prefetch_slot(Table::hash("x")); // no index yet: a no-op
     table.prefetch_entry(Table::hash("x"));
     table.reserve(1000);
@@ -108,6 +110,7 @@ TEST_CASE("FlatTable: lookups of absent keys, copies, reserve and memory", "[fla
     CHECK(table.slot_count() == slots); // reserved: no rebuild
     CHECK(lookup(table, "GID_test@@@dev5") != nullptr);
     CHECK(lookup(table, "GID_test@@@dev1001") == nullptr);
+    CHECK(table.find_entry("GID_test@@@dev1001", Table::hash("GID_test@@@dev1001")) == nullptr);
     CHECK(lookup(table, "") == nullptr);
 
     Table copy(table);

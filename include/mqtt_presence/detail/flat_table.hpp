@@ -68,13 +68,12 @@ public:
 
     /// The number of the entry with this key, or npos.
     [[nodiscard]] std::size_t find(std::string_view key, std::uint64_t h) const noexcept {
-        if (m_slots.get() == nullptr) return npos;
-        const auto tag = static_cast<std::uint32_t>(h);
-        for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
-            const Slot slot = m_slots[s];
-            if (slot.entry == empty) return npos;
-            if (slot.tag == tag && m_entries[slot.entry].key.equals(key)) return slot.entry;
-        }
+        return locate(key, h).number;
+    }
+
+    /// The entry with this key, or nullptr (no second walk from its number to its chunk).
+    [[nodiscard]] const Entry* find_entry(std::string_view key, std::uint64_t h) const noexcept {
+        return locate(key, h).entry;
     }
 
     /// The number of the entry with this key, inserted with a value-initialised Value if
@@ -166,6 +165,22 @@ private:
     };
     static constexpr std::uint32_t empty = 0xffffffffU;
     static constexpr std::size_t max_entries = 0xfffffffeU;
+
+    struct Hit {
+        std::size_t number; // npos when absent
+        const Entry* entry; // nullptr when absent
+    };
+    [[nodiscard]] Hit locate(std::string_view key, std::uint64_t h) const noexcept {
+        if (m_slots.get() == nullptr) return {npos, nullptr};
+        const auto tag = static_cast<std::uint32_t>(h);
+        for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
+            const Slot slot = m_slots[s];
+            if (slot.entry == empty) return {npos, nullptr};
+            if (slot.tag != tag) continue;
+            const Entry& candidate = m_entries[slot.entry];
+            if (candidate.key.equals(key)) return {slot.entry, &candidate};
+        }
+    }
 
     // Where the probe for hash h starts: the high bits of a Fibonacci multiply, so that every
     // bit of the hash counts and the slot does not repeat the tag's bits.

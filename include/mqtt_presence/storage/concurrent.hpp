@@ -85,8 +85,8 @@ public:
     void visit(std::string_view client_id, std::uint64_t h, Fn&& fn) const {
         const Shard& shard = m_shards[index_of(h)];
         const std::lock_guard<std::mutex> lock(shard.mutex);
-        const std::size_t i = shard.records.find(client_id, h);
-        std::forward<Fn>(fn)(i == Table::npos ? nullptr : &shard.records.entry(i).value);
+        const auto* entry = shard.records.find_entry(client_id, h);
+        std::forward<Fn>(fn)(entry == nullptr ? nullptr : &entry->value);
     }
 
     /// Calls fn(std::string_view client_id, const ClientRecord&) for every record, one shard

@@ -84,8 +84,8 @@ public:
     /// The same, given h == hash(client_id).
     template <class Fn>
     void visit(std::string_view client_id, std::uint64_t h, Fn&& fn) const {
-        const std::size_t i = m_table.find(client_id, h);
-        std::forward<Fn>(fn)(i == Table::npos ? nullptr : &m_table.entry(i).value);
+        const auto* entry = m_table.find_entry(client_id, h);
+        std::forward<Fn>(fn)(entry == nullptr ? nullptr : &entry->value);
     }
 
     /// Calls fn(std::string_view client_id, const ClientRecord&) for every record, in no order.
