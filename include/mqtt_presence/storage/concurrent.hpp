@@ -3,7 +3,7 @@
 // threads (RocketMQ's push consumer runs its listener on a pool of 20 threads by default).
 //
 // Design: the client id's hash picks one of N shards; each shard is a flat hash table (the same
-// layout as InMemoryStorage's, about 120 bytes per client) behind its own std::mutex. update() holds the shard's lock while the rules run on the record, so one
+// layout as InMemoryStorage's, about 124 bytes per client) behind its own std::mutex. update() holds the shard's lock while the rules run on the record, so one
 // client's read-modify-write is atomic and its transitions are reported exactly once per flip,
 // whatever the threads' interleaving. Two events of different clients contend only when their
 // clients share a shard (1/N). A plain mutex rather than a reader-writer lock: the workload is
