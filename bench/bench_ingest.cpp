@@ -46,16 +46,15 @@
 //    batch of ingest_batch() starts its prefetching anew.
 //    Each with the map reserved for --clients clients beforehand (storage().reserve, when the
 //    storage has it) and, for ingest() and the floors over the whole stream, also unreserved
-//    (growing, as in production). One measurement: a fresh store (or map), reserved or not, then the clock runs
-//    from the first event to the last: not generation, not construction or reservation, not
-//    destruction. Every configuration is measured --runs times, the configurations taking turns
+//    (growing, as in production). One measurement: a fresh store (or map), reserved or not,
+//    then the clock runs from the first event to the last: not generation, not construction or
+//    reservation, not destruction. Every configuration is measured --runs times, the configurations taking turns
 //    so that a burst of load from elsewhere hits them all alike; the table gives the median and
 //    the range of wall-clock ns per event, events/s from the median, the median CPU time per
 //    event of the thread (CLOCK_THREAD_CPUTIME_ID: tells a slower program from a busier
 //    machine), and two ratios to the floor of the same reservation and input (whole stream or
-//    batches): of the medians, and the
-//    median over rounds of the ratio within a round (paired: both measured in the same round,
-//    so under much the same load).
+//    batches): of the medians, and the median over rounds of the ratio within a round (paired:
+//    both measured in the same round, so under much the same load).
 //
 // 3. is_online latency, on one store that has ingested the whole stream (not timed) and holds
 //    every client of it. Queries are known client ids chosen uniformly at random (seeded), laid
@@ -319,10 +318,17 @@ bool same_counters(const mqtt_presence::Counters& a, const mqtt_presence::Counte
            a.went_online == b.went_online && a.went_offline == b.went_offline;
 }
 
-// Feeds `events` to fn(const std::vector<Event>&) in batches of batch_events: each batch is
-// copied into one reused vector (not timed), then fn runs on it (timed); m gets the sums.
+// Runs fn(const std::vector<Event>&) over `events` and puts the time per event in m: once on the
+// whole stream, or (batched) in batches of batch_events, each copied into one reused vector (not
+// timed) before fn runs on it (timed; the batches' times summed).
 template <class Fn>
-void run_in_batches(const std::vector<Event>& events, Measurement& m, Fn&& fn) {
+void timed(const std::vector<Event>& events, bool batched, Measurement& m, Fn&& fn) {
+    if (!batched) {
+        const bench::Timer timer;
+        fn(events);
+        timer.stop(m, events.size());
+        return;
+    }
     std::vector<Event> batch;
     batch.reserve(batch_events);
     double wall_seconds = 0;
@@ -343,23 +349,13 @@ Measurement measure_store(const std::vector<Event>& events, Kind kind, bool rese
     const auto store = std::make_unique<Store>();
     if (reserved) reserve_storage(store->storage(), clients);
     Measurement m;
-    if (batched) {
-        run_in_batches(events, m, [&](const std::vector<Event>& batch) {
-            if (kind == Kind::ingest_batch) {
-                store->ingest_batch(batch.begin(), batch.end());
-            } else {
-                for (const Event& event : batch) (void)store->ingest(event);
-            }
-        });
-    } else {
-        const bench::Timer timer;
+    timed(events, batched, m, [&](const std::vector<Event>& part) {
         if (kind == Kind::ingest_batch) {
-            store->ingest_batch(events.begin(), events.end());
+            store->ingest_batch(part.begin(), part.end());
         } else {
-            for (const Event& event : events) (void)store->ingest(event);
+            for (const Event& event : part) (void)store->ingest(event);
         }
-        timer.stop(m, events.size());
-    }
+    });
     m.clients = store->size();
     m.online = store->online_count();
     m.counters = store->counters();
@@ -371,15 +367,9 @@ Measurement measure_floor(const std::vector<Event>& events, bool reserved, bool 
     const auto floor = std::make_unique<Floor>();
     if (reserved) floor->reserve(clients);
     Measurement m;
-    if (batched) {
-        run_in_batches(events, m, [&](const std::vector<Event>& batch) {
-            for (const Event& event : batch) floor->update(event);
-        });
-    } else {
-        const bench::Timer timer;
-        for (const Event& event : events) floor->update(event);
-        timer.stop(m, events.size());
-    }
+    timed(events, batched, m, [&](const std::vector<Event>& part) {
+        for (const Event& event : part) floor->update(event);
+    });
     m.clients = floor->size();
     return m;
 }
