@@ -124,3 +124,54 @@ TEST_CASE("CompactString: hex packing accepts exactly lowercase hex digits, in a
         }
     }
 }
+
+TEST_CASE("CompactString: ipv4 packing accepts exactly canonical a.b.c.d:port", "[compact_string]") {
+    using S = mqtt_presence::detail::CompactString<8>;
+    // Longer than 8 bytes, so an address is either packed or on the heap: packed exactly when
+    // canonical (decimal numbers without leading zeros, octets to 255, port to 65535).
+    const std::vector<std::string> canonical = {
+        "0.0.0.0:0",           "1.2.3.4:5",        "9.99.199.255:65535", "10.0.0.1:1883",
+        "255.255.255.255:0",   "100.200.10.1:100", "1.1.1.1:10000",      "192.168.100.254:8883",
+    };
+    const std::vector<std::string> other = {
+        "01.2.3.4:5",      "1.02.3.4:5",     "1.2.3.04:5",      "1.2.3.4:05",       "1.2.3.4:00",
+        "256.1.1.1:80",    "1.2.3.300:80",   "1000.1.1.1:80",   "1.2.3.4:65536",    "1.2.3.4:99999",
+        "1.2.3.4:123456",  "1.2.3.4:",       "1.2.3.4.5",       "1.2.3.4:5:",       "1..2.3:4567",
+        ".1.2.3:45",       "1.2.3.4 :5",     "1.2.3.4: 5",      "a.b.c.d:1",        "1.2.3:45678",
+        "1.2.3.4.5:6",     "1,2,3,4:5",      "-1.2.3.4:5",      "1.2.3.4:+5",       "1.2.3.4:5 ",
+        "255.255.255.255:65535x",
+    };
+    for (const std::string& text : canonical) {
+        CAPTURE(text);
+        const S s(text);
+        CHECK_FALSE(s.on_heap());
+        CHECK(s.str() == text);
+        CHECK(s.size() == text.size());
+        CHECK(s.equals(text));
+    }
+    for (const std::string& text : other) {
+        CAPTURE(text);
+        const S s(text);
+        CHECK(s.on_heap() == (text.size() > 8));
+        CHECK(s.str() == text);
+        CHECK(s.equals(text));
+    }
+    // Every byte value in every position of a canonical address: still read back unchanged,
+    // and packed only when the result is canonical.
+    const std::string base = "12.34.56.78:9012";
+    for (std::size_t pos = 0; pos < base.size(); ++pos) {
+        for (int c = 1; c < 256; ++c) {
+            std::string text = base;
+            text[pos] = static_cast<char>(c);
+            const bool digit = c >= '0' && c <= '9';
+            // The first digit of a number may not become 0; separators must stay what they are.
+            const bool first_of_number = pos == 0 || base[pos - 1] == '.' || base[pos - 1] == ':';
+            const bool keeps = base[pos] == '.' || base[pos] == ':' ? c == base[pos]
+                                                                      : digit && !(first_of_number && c == '0');
+            INFO("position " << pos << ", byte " << c);
+            const S s(text);
+            CHECK(s.str() == text);
+            CHECK(s.on_heap() == !keeps);
+        }
+    }
+}

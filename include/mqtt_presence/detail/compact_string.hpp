@@ -248,32 +248,40 @@ private:
     }
 #endif
 
-    // Parses a canonical decimal in [0, max] (no sign, no leading zero) from text[pos..].
-    static bool parse_decimal(std::string_view text, std::size_t& pos, std::uint32_t max,
-                              std::uint32_t& value) noexcept {
-        const std::size_t start = pos;
-        value = 0;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
-            value = value * 10 + static_cast<std::uint32_t>(text[pos] - '0');
-            if (value > max || pos - start > 5) return false;
-            ++pos;
+    // Parses a canonical decimal of at most `digits` digits (no sign, no leading zero) from
+    // [p, end) and advances p past it. Returns the value, or ~0U when there is none.
+    template <int digits>
+    static std::uint32_t parse_decimal(const char*& p, const char* end) noexcept {
+        auto digit = [end](const char* q) -> std::uint32_t {
+            return q < end ? static_cast<std::uint32_t>(static_cast<unsigned char>(*q)) - '0' : 10U;
+        };
+        std::uint32_t value = digit(p);
+        if (value > 9) return ~0U;
+        ++p;
+        if (value == 0) return 0; // a leading zero is the whole number
+        for (int i = 1; i < digits; ++i) {
+            const std::uint32_t d = digit(p);
+            if (d > 9) break;
+            value = value * 10 + d;
+            ++p;
         }
-        if (pos == start) return false;
-        return !(text[start] == '0' && pos - start > 1);
+        return value;
     }
 
+    // "a.b.c.d:port", each number canonical: one pass, unrolled (a channel's address is
+    // classified each time a channel is made).
     static bool pack_ipv4(std::string_view text, unsigned char* out) noexcept {
         if (text.size() < 9 || text.size() > 21) return false;
-        std::size_t pos = 0;
+        const char* p = text.data();
+        const char* const end = p + text.size();
         for (int octet = 0; octet < 4; ++octet) {
-            std::uint32_t v = 0;
-            if (!parse_decimal(text, pos, 255, v)) return false;
+            const std::uint32_t v = parse_decimal<3>(p, end);
+            if (v > 255 || p == end || *p != (octet == 3 ? ':' : '.')) return false;
             out[octet] = static_cast<unsigned char>(v);
-            if (pos >= text.size() || text[pos] != (octet == 3 ? ':' : '.')) return false;
-            ++pos;
+            ++p;
         }
-        std::uint32_t port = 0;
-        if (!parse_decimal(text, pos, 65535, port) || pos != text.size()) return false;
+        const std::uint32_t port = parse_decimal<5>(p, end);
+        if (port > 65535 || p != end) return false;
         out[4] = static_cast<unsigned char>(port >> 8);
         out[5] = static_cast<unsigned char>(port & 0xff);
         return true;
