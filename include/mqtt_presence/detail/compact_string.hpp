@@ -248,9 +248,9 @@ private:
     }
 #endif
 
-    // Parses a canonical decimal of at most `digits` digits (no sign, no leading zero) from
+    // Parses a canonical decimal of at most MaxDigits digits (no sign, no leading zero) from
     // [p, end) and advances p past it. Returns the value, or ~0U when there is none.
-    template <int digits>
+    template <int MaxDigits>
     static std::uint32_t parse_decimal(const char*& p, const char* end) noexcept {
         auto digit = [end](const char* q) -> std::uint32_t {
             return q < end ? static_cast<std::uint32_t>(static_cast<unsigned char>(*q)) - '0' : 10U;
@@ -259,7 +259,7 @@ private:
         if (value > 9) return ~0U;
         ++p;
         if (value == 0) return 0; // a leading zero is the whole number
-        for (int i = 1; i < digits; ++i) {
+        for (int i = 1; i < MaxDigits; ++i) {
             const std::uint32_t d = digit(p);
             if (d > 9) break;
             value = value * 10 + d;
