@@ -12,12 +12,14 @@
 //
 // Two paths, each over that SAME stream:
 //  (a) parsed: the events already parsed; only ingest_batch() over the thread's slice is timed
-//      (it prefetches what the storage offers: InMemoryStorage its records, ConcurrentStorage
-//      the shard lock's cache line);
+//      (it prefetches the records; ConcurrentStorage applies each shard's events of a window
+//      under one take of its lock);
 //  (b) JSON: the same events as Alibaba JSON lines; parse_alibaba_event() + ingest() are timed.
 // Each path is timed on ClientStatusStore<ConcurrentStorage> with 1 thread and with --threads
 // threads (default 2), and, for reference, on the default ClientStatusStore<InMemoryStorage>
-// (no locks, no atomics) with 1 thread.
+// (no locks, no atomics) with 1 thread. The parsed path also runs on --threads threads dealt by
+// client with A STORE EACH (InMemoryStorage): nothing is shared but the machine (cores' memory
+// bandwidth, the shared cache), so its speed-up is what this machine allows any storage.
 //
 // One measurement: a fresh store; T threads, thread t ingesting events t, t+T, t+2T, ... (a
 // round-robin slice: the stream's order is kept up to the interleaving of the threads, one
@@ -216,10 +218,15 @@ Slices deal_by_client(const Stream& stream, std::size_t threads) {
 template <class Storage>
 Measurement measure(const Stream& stream, Path path, std::size_t threads, const Slices* by_client) {
     using Store = mqtt_presence::ClientStatusStore<Storage>;
-    const auto store = std::make_unique<Store>(); // fresh, not reserved: it grows as in production
+    // Fresh, not reserved: they grow as in production. A store per thread for InMemoryStorage
+    // on several threads (the machine's own scaling: nothing shared but the hardware).
+    constexpr bool one_store = mqtt_presence::storage_concept::is_concurrent<Storage>::value;
+    std::vector<std::unique_ptr<Store>> stores(one_store ? 1 : threads);
+    for (auto& s : stores) s = std::make_unique<Store>();
     std::atomic<std::uint64_t> failures{0};
     const std::size_t n = stream.size();
     const Timing timing = timed_on_threads(threads, [&](std::size_t t) {
+        const auto& store = stores[one_store ? 0 : t];
         std::uint64_t bad = 0;
         const auto count = [&](const Event&, const mqtt_presence::Outcome& out) {
             if (out.status == mqtt_presence::Status::invalid) ++bad;
@@ -254,8 +261,12 @@ Measurement measure(const Stream& stream, Path path, std::size_t threads, const 
     m.events_per_sec = static_cast<double>(n) / timing.wall_seconds;
     m.cpu_ns_per_event = timing.cpu_seconds * 1e9 / static_cast<double>(n);
     m.cores = timing.cpu_seconds / timing.wall_seconds;
-    m.clients = store->size();
-    m.online = store->online_count();
+    m.clients = 0;
+    m.online = 0;
+    for (const auto& store : stores) {
+        m.clients += store->size();
+        m.online += store->online_count();
+    }
     m.failures = failures.load();
     return m;
 }
@@ -295,6 +306,7 @@ int run(int argc, char** argv) {
     const Slices by_client = deal_by_client(stream, many);
     std::vector<Configuration> configurations = {
         {Path::parsed, false, 1}, {Path::parsed, true, 1}, {Path::parsed, true, many}, {Path::parsed, true, many, &by_client},
+        {Path::parsed, false, many, &by_client},
         {Path::json, false, 1},   {Path::json, true, 1},   {Path::json, true, many},   {Path::json, true, many, &by_client},
     };
     const std::string load_before = load_average();
@@ -341,18 +353,21 @@ int run(int argc, char** argv) {
                 args.runs);
     std::printf("%-26s %-17s %7s %-11s %12s %12s %12s %10s %6s %8s\n", "path", "store", "threads", "dealt",
                 "median ev/s", "min ev/s", "max ev/s", "CPU ns/ev", "cores", "vs 1 thr");
-    double one_thread = 0;
+    double one_thread[2] = {0, 0}; // by storage: InMemoryStorage, ConcurrentStorage
     for (const Configuration& configuration : configurations) {
         const double med = median(configuration.rates);
         const auto [lo, hi] = std::minmax_element(configuration.rates.begin(), configuration.rates.end());
-        if (configuration.concurrent && configuration.threads == 1) one_thread = med;
+        double& base = one_thread[configuration.concurrent ? 1 : 0];
+        if (configuration.threads == 1) base = med;
         char ratio[32] = "";
-        if (configuration.concurrent && configuration.threads > 1)
-            std::snprintf(ratio, sizeof ratio, "%.2fx", med / one_thread);
+        if (configuration.threads > 1) std::snprintf(ratio, sizeof ratio, "%.2fx", med / base);
         std::printf("%-26s %-17s %7zu %-11s %12.0f %12.0f %12.0f %10.0f %6.2f %8s\n",
                     configuration.path == Path::parsed ? "(a) parsed -> ingest" : "(b) JSON -> parse + ingest",
                     configuration.concurrent ? "ConcurrentStorage" : "InMemoryStorage", configuration.threads,
-                    configuration.threads == 1 ? "-" : configuration.by_client != nullptr ? "by client" : "round-robin",
+                    configuration.threads == 1             ? "-"
+                    : !configuration.concurrent            ? "a store each"
+                    : configuration.by_client != nullptr ? "by client"
+                                                           : "round-robin",
                     med, *lo, *hi, median(configuration.cpu_ns), median(configuration.cores), ratio);
     }
     return consistent ? 0 : 1;

@@ -246,7 +246,11 @@ private:
 // One concurrent run.
 // ---------------------------------------------------------------------------------------------
 
-enum class Deal { round_robin, pinned };
+// pinned_batches: pinned, each thread feeding its runs of events (up to batch_events, broken by
+// reconcile answers) to ingest_batch(), which applies a run of at least shard_count() events
+// shard by shard.
+enum class Deal { round_robin, pinned, pinned_batches };
+constexpr std::size_t batch_events = 1000;
 
 struct Recorded {
     std::size_t index = 0; ///< into the deliveries
@@ -361,6 +365,29 @@ void run_concurrently(ClientStatusStore<ConcurrentStorage>& store, const Fixture
             std::vector<Recorded>& mine = recorded[t];
             if (deal == Deal::pinned) {
                 for (const std::size_t i : share[t]) mine.push_back({i, deliver_to(store, deliveries[i])});
+                return;
+            }
+            if (deal == Deal::pinned_batches) {
+                std::vector<Event> run;
+                std::vector<std::size_t> run_index; // delivery index of run[k]
+                const auto flush = [&] {
+                    store.ingest_batch(run.begin(), run.end(), [&](const Event& e, const Outcome& out) {
+                        mine.push_back({run_index[static_cast<std::size_t>(&e - run.data())], out});
+                    });
+                    run.clear();
+                    run_index.clear();
+                };
+                for (const std::size_t i : share[t]) {
+                    if (deliveries[i].kind != Delivery::Kind::event) {
+                        flush();
+                        mine.push_back({i, deliver_to(store, deliveries[i])});
+                        continue;
+                    }
+                    run.push_back(deliveries[i].event);
+                    run_index.push_back(i);
+                    if (run.size() == batch_events) flush();
+                }
+                flush();
                 return;
             }
             std::size_t k = 0;
@@ -596,39 +623,42 @@ TEST_CASE("concurrent: each client pinned to one of 2, 4 and 8 threads gives exa
     const Fixture& f = fixture();
     require_reference(f);
     std::size_t reads_during_ingest = 0;
-    for (const auto& [threads, shards] : thread_and_shard_counts) {
-        INFO("seed " << f.seed << " (set MQTT_PRESENCE_SEED=" << f.seed << " to reproduce), " << threads
-                     << " threads, " << shards << " shards, pinned");
-        ClientStatusStore<ConcurrentStorage> store(store_options(), ConcurrentStorage(shards));
-        RunResult run;
-        run_concurrently(store, f, threads, Deal::pinned, run);
-        reads_during_ingest += check_run(store, f, run);
+    // Through ingest() and reconcile() one delivery at a time, and through ingest_batch().
+    for (const Deal deal : {Deal::pinned, Deal::pinned_batches}) {
+        for (const auto& [threads, shards] : thread_and_shard_counts) {
+            INFO("seed " << f.seed << " (set MQTT_PRESENCE_SEED=" << f.seed << " to reproduce), " << threads
+                         << " threads, " << shards << " shards, " << (deal == Deal::pinned ? "pinned" : "pinned, in batches"));
+            ClientStatusStore<ConcurrentStorage> store(store_options(), ConcurrentStorage(shards));
+            RunResult run;
+            run_concurrently(store, f, threads, deal, run);
+            reads_during_ingest += check_run(store, f, run);
 
-        // Per client, the whole sequence of outcomes and the final status are the single-threaded
-        // run's; so are the counters.
-        std::size_t mismatched = 0;
-        std::string reports;
-        std::vector<bool> differs(f.ids.size(), false);
-        for (std::size_t i = 0; i < f.batch.deliveries.size(); ++i)
-            if (!same(run.outcomes[i], f.outcomes[i])) differs[f.batch.deliveries[i].client] = true;
-        for (std::size_t c = 0; c < f.ids.size(); ++c) {
-            const auto status = store.status(f.ids[c]);
-            const bool status_differs = status.has_value() != f.statuses[c].has_value() ||
-                                        (status && !same(*status, *f.statuses[c]));
-            if ((differs[c] || status_differs) && ++mismatched <= reported_mismatches)
-                reports += client_report(f, c, run, differs[c] ? "  outcomes differ\n" : "  status differs\n");
+            // Per client, the whole sequence of outcomes and the final status are the single-threaded
+            // run's; so are the counters.
+            std::size_t mismatched = 0;
+            std::string reports;
+            std::vector<bool> differs(f.ids.size(), false);
+            for (std::size_t i = 0; i < f.batch.deliveries.size(); ++i)
+                if (!same(run.outcomes[i], f.outcomes[i])) differs[f.batch.deliveries[i].client] = true;
+            for (std::size_t c = 0; c < f.ids.size(); ++c) {
+                const auto status = store.status(f.ids[c]);
+                const bool status_differs = status.has_value() != f.statuses[c].has_value() ||
+                                            (status && !same(*status, *f.statuses[c]));
+                if ((differs[c] || status_differs) && ++mismatched <= reported_mismatches)
+                    reports += client_report(f, c, run, differs[c] ? "  outcomes differ\n" : "  status differs\n");
+            }
+            INFO(reports);
+            CHECK(mismatched == 0);
+            const Counters c = store.counters();
+            CHECK(c.applied == f.counters.applied);
+            CHECK(c.superseded == f.counters.superseded);
+            CHECK(c.behind_watermark == f.counters.behind_watermark);
+            CHECK(c.duplicates == f.counters.duplicates);
+            CHECK(c.stale == f.counters.stale);
+            CHECK(c.refused == f.counters.refused);
+            CHECK(c.went_online == f.counters.went_online);
+            CHECK(c.went_offline == f.counters.went_offline);
         }
-        INFO(reports);
-        CHECK(mismatched == 0);
-        const Counters c = store.counters();
-        CHECK(c.applied == f.counters.applied);
-        CHECK(c.superseded == f.counters.superseded);
-        CHECK(c.behind_watermark == f.counters.behind_watermark);
-        CHECK(c.duplicates == f.counters.duplicates);
-        CHECK(c.stale == f.counters.stale);
-        CHECK(c.refused == f.counters.refused);
-        CHECK(c.went_online == f.counters.went_online);
-        CHECK(c.went_offline == f.counters.went_offline);
     }
     CHECK(reads_during_ingest > 0);
 }
@@ -811,4 +841,70 @@ TEST_CASE("concurrent: max_clients holds while 4 threads bring new clients at on
     CHECK(store.online_count() == kept_total);
     CHECK(kept_total + refused_total == threads * per_thread);
     CHECK(store.counters().refused == refused_total);
+}
+
+TEST_CASE("concurrent: a large ingest_batch under max_clients admits the clients ingest() would", "[concurrent][cap]") {
+    // Which clients take the last places depends on the order of their first events: with
+    // max_clients set, a batch is applied in input order even when it spans every shard.
+    const Fixture& f = fixture();
+    std::vector<Event> events;
+    for (const Delivery& d : f.batch.deliveries)
+        if (d.kind == Delivery::Kind::event) events.push_back(d.event);
+    Options options = store_options();
+    options.max_clients = f.ids.size() / 2;
+    ClientStatusStore<> one_by_one(options);
+    std::vector<Outcome> expected;
+    for (const Event& e : events) expected.push_back(one_by_one.ingest(e));
+    ClientStatusStore<ConcurrentStorage> batched(options, ConcurrentStorage(16));
+    std::vector<Outcome> got;
+    bool in_order = true;
+    batched.ingest_batch(events.begin(), events.end(), [&](const Event& e, const Outcome& out) {
+        in_order = in_order && &e == &events[got.size()];
+        got.push_back(out);
+    });
+    CHECK(in_order);
+    REQUIRE(got.size() == expected.size());
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) differing += same(got[i], expected[i]) ? 0U : 1U;
+    CHECK(differing == 0);
+    CHECK(batched.counters().refused > 0);
+    CHECK(batched.size() == options.max_clients);
+    std::set<std::string> expected_online;
+    one_by_one.for_each_online([&](std::string_view id) { expected_online.emplace(id); });
+    CHECK(online_set(batched) == expected_online);
+}
+
+TEST_CASE("concurrent: a hook that throws in a large ingest_batch; redelivering the batch ends as ingest() would",
+          "[concurrent][hook]") {
+    // Applied shard by shard, the batch is cut at the throw in no particular place: on_outcome has
+    // run for exactly the events applied before it (each once), and the queue's redelivery of
+    // the whole batch brings the store to the state of the batch applied once.
+    const Fixture& f = fixture();
+    std::vector<Event> events;
+    for (const Delivery& d : f.batch.deliveries)
+        if (d.kind == Delivery::Kind::event) events.push_back(d.event);
+    REQUIRE(events.size() > 2 * ConcurrentStorage::default_shards);
+    ClientStatusStore<> reference(store_options());
+    for (const Event& e : events) (void)reference.ingest(e);
+
+    ClientStatusStore<ConcurrentStorage> store(store_options());
+    std::size_t edges = 0;
+    store.on_transition([&](const Edge&) {
+        if (++edges == 500) throw std::runtime_error("the consumer's hook failed");
+    });
+    std::vector<int> reported(events.size(), 0);
+    const auto note = [&](const Event& e, const Outcome&) { ++reported[static_cast<std::size_t>(&e - events.data())]; };
+    CHECK_THROWS_AS(store.ingest_batch(events.begin(), events.end(), note), std::runtime_error);
+    const auto once = static_cast<std::size_t>(std::count(reported.begin(), reported.end(), 1));
+    CHECK(once > 0);
+    CHECK(once < events.size());
+    CHECK(static_cast<std::size_t>(std::count(reported.begin(), reported.end(), 0)) + once == events.size());
+    CHECK(store.counters().events == once + 1); // and the event whose hook threw, applied
+
+    store.ingest_batch(events.begin(), events.end());
+    std::set<std::string> expected_online;
+    reference.for_each_online([&](std::string_view id) { expected_online.emplace(id); });
+    CHECK(online_set(store) == expected_online);
+    CHECK(store.online_count() == reference.online_count());
+    CHECK(store.size() == reference.size());
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <mqtt_presence/mqtt_presence.hpp>
 
@@ -120,6 +121,52 @@ TEST_CASE("ConcurrentStorage: update, visit, for_each and size agree", "[storage
         CHECK_THROWS_AS(storage.update("GID_a@@@new", [](ClientRecord&) { throw std::runtime_error("boom"); }), std::runtime_error);
         CHECK(storage.size() == 199);
     }
+}
+
+static_assert(storage_concept::has_shard_lock<ConcurrentStorage>::value);
+static_assert(!storage_concept::has_shard_lock<InMemoryStorage>::value);
+
+TEST_CASE("ConcurrentStorage: with_shard updates a shard's clients under one lock, as update() does", "[storage]") {
+    ConcurrentStorage storage(16);
+    ConcurrentStorage reference(16);
+    // Clients grouped by shard, each group updated in one with_shard() call.
+    std::map<std::size_t, std::vector<std::string>> by_shard;
+    for (int i = 0; i < 300; ++i) {
+        const std::string id = "GID_a@@@dev" + std::to_string(i);
+        by_shard[storage.shard_of(ConcurrentStorage::hash(id))].push_back(id);
+    }
+    REQUIRE(by_shard.size() == 16);
+    int n = 0;
+    for (const auto& [shard, ids] : by_shard) {
+        std::vector<std::uint64_t> hashes;
+        for (const std::string& id : ids) hashes.push_back(ConcurrentStorage::hash(id));
+        for (const PrefetchStage stage : {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail})
+            storage.prefetch_shard(shard, hashes.data(), hashes.size(), stage); // changes nothing
+        storage.with_shard(shard, [&](auto& locked) {
+            for (std::size_t k = 0; k < ids.size(); ++k)
+                locked.update(ids[k], hashes[k], [&](ClientRecord& r) { (void)apply(r, connect("c", t0 + n), {}); });
+        });
+        for (const std::string& id : ids)
+            reference.update(id, [&](ClientRecord& r) { (void)apply(r, connect("c", t0 + n), {}); });
+        ++n;
+    }
+    CHECK(storage.size() == 300);
+    std::map<std::string, bool> a, b;
+    storage.for_each([&](std::string_view id, const ClientRecord& r) { a[std::string(id)] = r.online(); });
+    reference.for_each([&](std::string_view id, const ClientRecord& r) { b[std::string(id)] = r.online(); });
+    CHECK(a == b);
+    // A record left empty is erased, also when the callback throws.
+    const std::string id = by_shard.begin()->second.front();
+    const std::uint64_t h = ConcurrentStorage::hash(id);
+    storage.with_shard(storage.shard_of(h), [&](auto& locked) { locked.update(id, h, [](ClientRecord& r) { r = ClientRecord{}; }); });
+    CHECK(storage.size() == 299);
+    CHECK_THROWS_AS(storage.with_shard(storage.shard_of(h),
+                                       [&](auto& locked) {
+                                           locked.update(id, h, [](ClientRecord&) { throw std::runtime_error("boom"); });
+                                       }),
+                    std::runtime_error);
+    CHECK(storage.size() == 299);
+    storage.visit(id, [&](const ClientRecord* r) { CHECK(r == nullptr); });
 }
 
 static_assert(storage_concept::has_reserve<InMemoryStorage>::value);

@@ -8,7 +8,9 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -267,22 +269,46 @@ TEMPLATE_LIST_TEST_CASE("ingest_batch gives exactly the outcomes and state of in
     std::vector<Outcome> expected;
     for (const Event& e : events) expected.push_back(one_by_one.ingest(e));
 
-    for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{16}, std::size_t{17}, events.size()}) {
+    // A storage that locks many clients at once (ConcurrentStorage) applies a batch of at least
+    // shard_count() events shard by shard: each client's events in order, on_outcome in the
+    // order of application. Every other batch is applied, and reported, in input order.
+    constexpr bool by_shard = mqtt_presence::storage_concept::has_shard_lock<TestType>::value;
+    const std::size_t shards = [] {
+        if constexpr (by_shard) return TestType{}.shard_count();
+        return std::size_t{0};
+    }();
+    for (const std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{16}, std::size_t{17}, std::size_t{300},
+                                    std::size_t{5000}, events.size()}) {
         ClientStatusStore<TestType> batched;
-        std::vector<Outcome> got;
-        std::size_t index = 0;
-        bool same_events = true;
+        std::vector<Outcome> got(events.size());
+        std::vector<int> reports(events.size(), 0);
+        std::size_t reported = 0;
+        bool in_input_order = true;
+        bool each_client_in_order = true;
+        std::unordered_map<std::string_view, std::size_t> last_of_client;
         for (std::size_t from = 0; from < events.size(); from += chunk) {
             const auto first = events.begin() + static_cast<std::ptrdiff_t>(from);
             const auto last = events.begin() + static_cast<std::ptrdiff_t>(std::min(events.size(), from + chunk));
             batched.ingest_batch(first, last, [&](const Event& e, const Outcome& out) {
-                same_events = same_events && &e == &events[index++];
-                got.push_back(out);
+                const auto i = static_cast<std::size_t>(&e - events.data());
+                REQUIRE(i >= from);
+                REQUIRE(i < events.size());
+                in_input_order = in_input_order && i == reported;
+                ++reported;
+                ++reports[i];
+                got[i] = out;
+                const auto [it, first_seen] = last_of_client.emplace(e.client_id, i);
+                if (!first_seen) {
+                    each_client_in_order = each_client_in_order && it->second < i;
+                    it->second = i;
+                }
             });
         }
         INFO("chunk " << chunk);
-        CHECK(same_events);
-        REQUIRE(got.size() == expected.size());
+        CHECK(reported == events.size());
+        CHECK(std::count(reports.begin(), reports.end(), 1) == static_cast<std::ptrdiff_t>(events.size()));
+        CHECK(each_client_in_order);
+        CHECK(in_input_order == !(by_shard && chunk >= shards));
         std::size_t differing = 0;
         for (std::size_t i = 0; i < got.size(); ++i)
             if (got[i].status != expected[i].status || got[i].transition != expected[i].transition ||
@@ -412,7 +438,8 @@ TEMPLATE_LIST_TEST_CASE("the transition hook sees each flip once, as the outcome
     std::vector<SeenEdge> edges;
     store.on_transition([&](const Edge& e) { edges.push_back(seen(e)); });
 
-    // Half through ingest()/reconcile(), half through ingest_batch(): outcomes in order.
+    // Half through ingest()/reconcile(), half through ingest_batch(): outcomes in the order the
+    // events are applied (in input order but for ConcurrentStorage's large batches).
     std::vector<SeenEdge> from_outcomes;
     std::vector<const Delivery*> flipped; // the delivery behind each outcome edge
     auto note = [&](const Delivery& d, const Outcome& out) {
@@ -438,8 +465,9 @@ TEMPLATE_LIST_TEST_CASE("the transition hook sees each flip once, as the outcome
             run.push_back(batch.deliveries[i].event);
             run_of.push_back(&batch.deliveries[i]);
         }
-        std::size_t k = 0;
-        store.ingest_batch(run.begin(), run.end(), [&](const Event&, const Outcome& out) { note(*run_of[k++], out); });
+        store.ingest_batch(run.begin(), run.end(), [&](const Event& e, const Outcome& out) {
+            note(*run_of[static_cast<std::size_t>(&e - run.data())], out);
+        });
     }
     REQUIRE(edges.size() == from_outcomes.size());
     REQUIRE(edges.size() > 1000);

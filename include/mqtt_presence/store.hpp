@@ -220,6 +220,15 @@ public:
     /// client id is hashed once, and the index slots of the events 12 ahead, the records of the
     /// events 8 ahead and their channels 4 ahead are fetched from memory while the current one
     /// is applied. on_outcome runs outside the storage's locks and may call the store.
+    /// With a storage whose locks cover many clients each (ConcurrentStorage: has_shard_lock in
+    /// storage/concept.hpp), a window of at least shard_count() events (up to 4,096 at a time)
+    /// is grouped by shard and applied group after group, each under one take of its shard's
+    /// lock (instead of one take per event, and three tries for the prefetches): every
+    /// client's events are applied in input order and with the outcomes ingest() would give,
+    /// but different clients' events are not, and on_outcome (as the transition hook) follows
+    /// the order of application, once per event. With Options::max_clients set, or fewer
+    /// events, the window is applied in input order. If the hook or the storage throws, on_outcome
+    /// has run for exactly the events applied before: redeliver the batch.
     /// With a shared storage that offers update_batch (RedisStorage), the batch's events are
     /// grouped by client and stored in a few round trips; on_outcome then runs for each event in
     /// order. If the storage fails part way, on_outcome has run for exactly the events that were
@@ -231,40 +240,10 @@ public:
         refuse_in_callback("ingest_batch");
         if constexpr (shared && storage_concept::has_update_batch<Storage>::value) {
             ingest_batch_shared(first, last, on_outcome);
+        } else if constexpr (storage_concept::has_shard_lock<Storage>::value) {
+            ingest_batch_by_shard(first, last, on_outcome);
         } else if constexpr (storage_concept::has_prefetch<Storage>::value) {
-            // Three cursors run ahead of `first`, `step` events apart: each stage is found
-            // through what the stage before it fetched a few events earlier. The first computes
-            // the hash of its event's client id into a ring that the others and the update read.
-            // (Plain loops rather than a helper lambda, which the compiler may leave out of line.)
-            constexpr std::size_t step = 4;
-            constexpr std::size_t ring = 16; // > 3 * step: a hash lives until its event is applied
-            std::uint64_t hashes[ring];
-            It ahead[3] = {first, first, first};
-            std::size_t issued[3] = {0, 0, 0};
-            constexpr PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
-            for (std::size_t i = 0; i < 3 * step; ++i) {
-                for (std::size_t k = 0; k <= i / step; ++k) {
-                    if (ahead[k] == last) continue;
-                    std::uint64_t& h = hashes[issued[k]++ % ring];
-                    if (k == 0) h = m_storage.hash(ahead[k]->client_id);
-                    m_storage.prefetch(h, stages[k]);
-                    ++ahead[k];
-                }
-            }
-            for (std::size_t applied = 0; first != last; ++first, ++applied) {
-                for (std::size_t k = 0; k < 3; ++k) {
-                    if (ahead[k] == last) continue;
-                    std::uint64_t& h = hashes[issued[k]++ % ring];
-                    if (k == 0) h = m_storage.hash(ahead[k]->client_id);
-                    m_storage.prefetch(h, stages[k]);
-                    ++ahead[k];
-                }
-                const Event& event = *first;
-                const std::uint64_t h = hashes[applied % ring];
-                const Outcome out =
-                        ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, h, apply); });
-                on_outcome(event, out);
-            }
+            ingest_batch_prefetched(first, last, on_outcome);
         } else {
             for (; first != last; ++first) {
                 const Event& event = *first;
@@ -679,6 +658,140 @@ private:
             });
         }
         return out;
+    }
+
+    // ingest_batch() with a storage's hashed lookup (has_prefetch), in input order: three
+    // cursors run ahead of `first`, `step` events apart: each stage is found through what the
+    // stage before it fetched a few events earlier. The first computes the hash of its event's
+    // client id into a ring that the others and the update read.
+    template <class It, class OnOutcome>
+    void ingest_batch_prefetched(It first, It last, OnOutcome& on_outcome) {
+        // (Plain loops rather than a helper lambda, which the compiler may leave out of line.)
+        constexpr std::size_t step = 4;
+        constexpr std::size_t ring = 16; // > 3 * step: a hash lives until its event is applied
+        std::uint64_t hashes[ring];
+        It ahead[3] = {first, first, first};
+        std::size_t issued[3] = {0, 0, 0};
+        constexpr PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
+        for (std::size_t i = 0; i < 3 * step; ++i) {
+            for (std::size_t k = 0; k <= i / step; ++k) {
+                if (ahead[k] == last) continue;
+                std::uint64_t& h = hashes[issued[k]++ % ring];
+                if (k == 0) h = m_storage.hash(ahead[k]->client_id);
+                m_storage.prefetch(h, stages[k]);
+                ++ahead[k];
+            }
+        }
+        for (std::size_t applied = 0; first != last; ++first, ++applied) {
+            for (std::size_t k = 0; k < 3; ++k) {
+                if (ahead[k] == last) continue;
+                std::uint64_t& h = hashes[issued[k]++ % ring];
+                if (k == 0) h = m_storage.hash(ahead[k]->client_id);
+                m_storage.prefetch(h, stages[k]);
+                ++ahead[k];
+            }
+            const Event& event = *first;
+            const std::uint64_t h = hashes[applied % ring];
+            const Outcome out = ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, h, apply); });
+            on_outcome(event, out);
+        }
+    }
+
+    // ingest_batch() with a storage whose locks cover many clients each (has_shard_lock):
+    // events are taken in windows of up to `window`. A window with at least as many events as
+    // the storage has shards is grouped by shard (stably, so each client's events keep their
+    // order) and applied group after group, each group under one take of its shard's lock,
+    // while the groups after it are fetched from memory (index slots three groups ahead,
+    // records two, channels one), each stage under one try of that shard's lock; on_outcome
+    // runs for a group's events once its lock is released. A smaller
+    // window, or any window when Options::max_clients is set (which clients it admits depends
+    // on the order), is applied in input order by ingest_batch_prefetched().
+    template <class It, class OnOutcome>
+    void ingest_batch_by_shard(It first, It last, OnOutcome& on_outcome) {
+        constexpr std::size_t window = 4096;
+        const std::size_t shards = m_storage.shard_count();
+        std::vector<const Event*> events;
+        std::vector<std::uint64_t> hashes;   // by input position
+        std::vector<std::uint32_t> shard_at; // by input position
+        std::vector<std::uint32_t> starts;   // by shard: where its group starts in `order`
+        std::vector<std::uint32_t> order;    // input positions, grouped by shard
+        std::vector<std::uint64_t> grouped;  // hashes[order[k]]
+        std::vector<std::uint32_t> groups;   // the shards with events, ascending
+        std::vector<Outcome> outcomes;       // of the group being applied
+        while (first != last) {
+            const It begin = first;
+            events.clear();
+            for (; first != last && events.size() < window; ++first) events.push_back(&*first);
+            const std::size_t n = events.size();
+            if (n < shards || m_options.max_clients != 0) {
+                ingest_batch_prefetched(begin, first, on_outcome);
+                continue;
+            }
+            hashes.resize(n);
+            shard_at.resize(n);
+            starts.assign(shards + 1, 0);
+            for (std::size_t i = 0; i < n; ++i) {
+                hashes[i] = m_storage.hash(events[i]->client_id);
+                shard_at[i] = static_cast<std::uint32_t>(m_storage.shard_of(hashes[i]));
+                ++starts[shard_at[i] + 1];
+            }
+            groups.clear();
+            for (std::size_t s = 0; s < shards; ++s) {
+                if (starts[s + 1] != 0) groups.push_back(static_cast<std::uint32_t>(s));
+                starts[s + 1] += starts[s];
+            }
+            order.resize(n);
+            grouped.resize(n);
+            // Threads sweeping the shards at once start far apart (golden-ratio offsets), so that
+            // one does not trail another shard by shard, waiting for each lock it holds.
+            const std::size_t offset = static_cast<std::size_t>(
+                    (std::uint64_t{static_cast<std::uint32_t>(detail::thread_stripe() * 0x9E3779B9U)} *
+                     groups.size()) >>
+                    32);
+            std::rotate(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(offset), groups.end());
+            for (std::size_t i = 0; i < n; ++i) { // starts[s]: where group s begins, then where it ends
+                const std::uint32_t k = starts[shard_at[i]]++;
+                order[k] = static_cast<std::uint32_t>(i);
+                grouped[k] = hashes[i];
+            }
+            const auto group_begin = [&](std::size_t g) -> std::size_t {
+                return groups[g] == 0 ? 0 : starts[groups[g] - 1];
+            };
+            const auto fetch = [&](std::size_t g, PrefetchStage stage) {
+                if (g >= groups.size()) return;
+                const std::size_t b = group_begin(g);
+                m_storage.prefetch_shard(groups[g], grouped.data() + b, starts[groups[g]] - b, stage);
+            };
+            for (std::size_t g = 0; g < 3; ++g) fetch(g, PrefetchStage::locate);
+            fetch(0, PrefetchStage::record);
+            fetch(1, PrefetchStage::record);
+            fetch(0, PrefetchStage::detail);
+            for (std::size_t g = 0; g < groups.size(); ++g) {
+                fetch(g + 3, PrefetchStage::locate);
+                fetch(g + 2, PrefetchStage::record);
+                fetch(g + 1, PrefetchStage::detail);
+                const std::size_t b = group_begin(g);
+                const std::size_t e = starts[groups[g]];
+                outcomes.clear();
+                const auto report = [&] {
+                    for (std::size_t k = 0; k < outcomes.size(); ++k) on_outcome(*events[order[b + k]], outcomes[k]);
+                };
+                try {
+                    m_storage.with_shard(groups[g], [&](auto& locked) {
+                        for (std::size_t k = b; k < e; ++k) {
+                            const Event& event = *events[order[k]];
+                            const std::uint64_t h = grouped[k];
+                            outcomes.push_back(
+                                    ingest_one(event, [&](auto&& apply) { locked.update(event.client_id, h, apply); }));
+                        }
+                    });
+                } catch (...) {
+                    report(); // the group's events applied before the failure, as ingest() tells
+                    throw;
+                }
+                report();
+            }
+        }
     }
 
     // ingest_batch() over a shared storage with update_batch(): the batch's events grouped by

@@ -131,6 +131,33 @@ struct has_prefetch<
                                decltype(std::declval<const S&>().visit(std::string_view{}, std::uint64_t{},
                                                                        VisitProbe{}))>>> : std::true_type {};
 
+struct LockedUpdateProbe {
+    template <class Locked>
+    void operator()(Locked& locked) const {
+        locked.update(std::string_view{}, std::uint64_t{}, UpdateProbe{});
+    }
+};
+
+/// Whether S offers, on top of the hashed lookup (has_prefetch), locks taken once for several
+/// of its clients, as ConcurrentStorage does: `std::size_t shard_count() const`,
+/// `std::size_t shard_of(std::uint64_t hash) const` (below shard_count()),
+/// `with_shard(std::size_t shard, fn)` calling fn(L&) with that shard locked, where
+/// `L::update(std::string_view, std::uint64_t, fn)` updates one of its clients, and
+/// `prefetch_shard(std::size_t shard, const std::uint64_t* hashes, std::size_t n, PrefetchStage) const`.
+/// ingest_batch then applies a large batch shard by shard (see ClientStatusStore::ingest_batch).
+template <class S, class = void>
+struct has_shard_lock : std::false_type {};
+template <class S>
+struct has_shard_lock<
+        S, std::enable_if_t<
+                   has_prefetch<S>::value &&
+                           std::is_same_v<decltype(std::declval<const S&>().shard_of(std::uint64_t{})), std::size_t> &&
+                           std::is_convertible_v<decltype(std::declval<const S&>().shard_count()), std::size_t>,
+                   std::void_t<decltype(std::declval<S&>().with_shard(std::size_t{}, LockedUpdateProbe{})),
+                               decltype(std::declval<const S&>().prefetch_shard(
+                                       std::size_t{}, static_cast<const std::uint64_t*>(nullptr), std::size_t{},
+                                       PrefetchStage::locate))>>> : std::true_type {};
+
 /// Whether S offers `reserve(std::size_t records)`.
 template <class S, class = void>
 struct has_reserve : std::false_type {};

@@ -9,8 +9,13 @@
 // clients share a shard (1/N). A plain mutex rather than a reader-writer lock: the workload is
 // almost all writes, and std::mutex is the cheaper lock to take uncontended.
 //
+// A large ingest_batch() takes each lock once for many events: it groups a window of events
+// by shard (shard_of) and applies each group inside with_shard(), prefetching the groups after
+// it with prefetch_shard() (see ClientStatusStore::ingest_batch for the order this implies).
+//
 // Thread safety: every member may be called from any number of threads at once.
-// - update / visit: hold the client's shard lock while the callback runs.
+// - update / visit: hold the client's shard lock while the callback runs; with_shard holds
+//   the given shard's lock while its callback runs (and updates through it).
 // - for_each: visits the shards one after the other, holding each one's lock while calling back
 //   for its records; records of other shards may change meanwhile (it is not a snapshot).
 // - A callback must not call back into the same storage (or the store that owns it): the shard
@@ -18,6 +23,7 @@
 // Models the concept in storage/concept.hpp.
 
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -33,6 +39,15 @@
 namespace mqtt_presence {
 
 class ConcurrentStorage {
+    using Table = detail::RecordTable;
+
+    // One cache line per lock and size, so that threads on different shards do not share one.
+    struct alignas(64) Shard {
+        mutable std::mutex mutex;
+        Table records;
+        std::atomic<std::size_t> size{0};
+    };
+
 public:
     /// Tells ClientStatusStore to keep its counters thread-safe.
     static constexpr bool concurrent = true;
@@ -59,6 +74,55 @@ public:
     void update(std::string_view client_id, std::uint64_t h, Fn&& fn) {
         Shard& shard = m_shards[index_of(h)];
         const std::lock_guard<std::mutex> lock(shard.mutex);
+        update_locked(shard, client_id, h, std::forward<Fn>(fn));
+    }
+
+    /// One shard, locked: what with_shard() lends its callback.
+    class LockedShard {
+    public:
+        /// update(client_id, h, fn) without taking the lock again: the client must belong to
+        /// this shard (shard_of(h) is its number).
+        template <class Fn>
+        void update(std::string_view client_id, std::uint64_t h, Fn&& fn) {
+            assert(m_owner.index_of(h) == m_number && "LockedShard::update: the client is in another shard");
+            ConcurrentStorage::update_locked(m_owner.m_shards[m_number], client_id, h, std::forward<Fn>(fn));
+        }
+
+    private:
+        friend class ConcurrentStorage;
+        LockedShard(ConcurrentStorage& owner, std::size_t number) noexcept : m_owner(owner), m_number(number) {}
+        ConcurrentStorage& m_owner;
+        std::size_t m_number;
+    };
+
+    /// The number of the shard holding the client whose hash() is `h`, below shard_count().
+    [[nodiscard]] std::size_t shard_of(std::uint64_t h) const noexcept { return index_of(h); }
+
+    /// Calls fn(LockedShard&) holding shard `shard`'s lock, so that several updates of its
+    /// clients take the lock once (ingest_batch groups a large batch so). The callback must
+    /// not call the storage's other members on this shard: the lock is not recursive.
+    template <class Fn>
+    void with_shard(std::size_t shard, Fn&& fn) {
+        assert(shard <= m_mask && "with_shard: no such shard");
+        const std::lock_guard<std::mutex> lock(m_shards[shard].mutex);
+        LockedShard locked(*this, shard);
+        std::forward<Fn>(fn)(locked);
+    }
+
+    /// prefetch() for the `n` hashes at `hashes`, all of shard `shard`, under one try of its
+    /// lock (skipped if another thread holds it). Changes nothing.
+    void prefetch_shard(std::size_t shard, const std::uint64_t* hashes, std::size_t n,
+                        PrefetchStage stage) const noexcept {
+        assert(shard <= m_mask && "prefetch_shard: no such shard");
+        const Shard& s = m_shards[shard];
+        if (!s.mutex.try_lock()) return;
+        const std::lock_guard<std::mutex> lock(s.mutex, std::adopt_lock);
+        for (std::size_t i = 0; i < n; ++i) detail::prefetch_stage(s.records, hashes[i], stage);
+    }
+
+private:
+    template <class Fn>
+    static void update_locked(Shard& shard, std::string_view client_id, std::uint64_t h, Fn&& fn) {
         const std::size_t before = shard.records.size();
         const std::size_t i = shard.records.find_or_insert(client_id, h);
         if (shard.records.size() != before) shard.size.store(shard.records.size(), std::memory_order_seq_cst);
@@ -74,6 +138,7 @@ public:
         std::forward<Fn>(fn)(shard.records.entry(i).value);
     }
 
+public:
     /// Calls fn(const ClientRecord*) under the client's shard lock; nullptr when unknown.
     template <class Fn>
     void visit(std::string_view client_id, Fn&& fn) const {
@@ -150,15 +215,6 @@ public:
     }
 
 private:
-    using Table = detail::RecordTable;
-
-    // One cache line per lock and size, so that threads on different shards do not share one.
-    struct alignas(64) Shard {
-        mutable std::mutex mutex;
-        Table records;
-        std::atomic<std::size_t> size{0};
-    };
-
     static std::size_t round_up(std::size_t n) noexcept {
         std::size_t p = 1;
         while (p < n && p < (std::size_t{1} << 20)) p <<= 1;
