@@ -874,7 +874,7 @@ TEST_CASE("concurrent: a large ingest_batch under max_clients admits the clients
     CHECK(online_set(batched) == expected_online);
 }
 
-TEST_CASE("concurrent: a hook that throws in a large ingest_batch; redelivering the batch ends as ingest() would",
+TEST_CASE("concurrent: after a hook throws in a large ingest_batch, redelivering the batch ends as ingest() would",
           "[concurrent][hook]") {
     // Applied shard by shard, the batch is cut at the throw in no particular place: on_outcome has
     // run for exactly the events applied before it (each once), and the queue's redelivery of
