@@ -718,6 +718,7 @@ private:
         std::vector<std::uint64_t> grouped;  // hashes[order[k]]
         std::vector<std::uint32_t> groups;   // the shards with events, ascending
         std::vector<Outcome> outcomes;       // of the group being applied
+        outcomes.reserve(window);            // so that noting an applied event's outcome cannot throw
         while (first != last) {
             const It begin = first;
             events.clear();

@@ -120,25 +120,6 @@ public:
         for (std::size_t i = 0; i < n; ++i) detail::prefetch_stage(s.records, hashes[i], stage);
     }
 
-private:
-    template <class Fn>
-    static void update_locked(Shard& shard, std::string_view client_id, std::uint64_t h, Fn&& fn) {
-        const std::size_t before = shard.records.size();
-        const std::size_t i = shard.records.find_or_insert(client_id, h);
-        if (shard.records.size() != before) shard.size.store(shard.records.size(), std::memory_order_seq_cst);
-        struct EraseIfEmpty {
-            Shard& shard;
-            std::size_t i;
-            ~EraseIfEmpty() {
-                if (!shard.records.entry(i).value.empty()) return;
-                shard.records.erase(i);
-                shard.size.store(shard.records.size(), std::memory_order_seq_cst);
-            }
-        } guard{shard, i};
-        std::forward<Fn>(fn)(shard.records.entry(i).value);
-    }
-
-public:
     /// Calls fn(const ClientRecord*) under the client's shard lock; nullptr when unknown.
     template <class Fn>
     void visit(std::string_view client_id, Fn&& fn) const {
@@ -215,6 +196,24 @@ public:
     }
 
 private:
+    // update() once the shard is locked.
+    template <class Fn>
+    static void update_locked(Shard& shard, std::string_view client_id, std::uint64_t h, Fn&& fn) {
+        const std::size_t before = shard.records.size();
+        const std::size_t i = shard.records.find_or_insert(client_id, h);
+        if (shard.records.size() != before) shard.size.store(shard.records.size(), std::memory_order_seq_cst);
+        struct EraseIfEmpty {
+            Shard& shard;
+            std::size_t i;
+            ~EraseIfEmpty() {
+                if (!shard.records.entry(i).value.empty()) return;
+                shard.records.erase(i);
+                shard.size.store(shard.records.size(), std::memory_order_seq_cst);
+            }
+        } guard{shard, i};
+        std::forward<Fn>(fn)(shard.records.entry(i).value);
+    }
+
     static std::size_t round_up(std::size_t n) noexcept {
         std::size_t p = 1;
         while (p < n && p < (std::size_t{1} << 20)) p <<= 1;
