@@ -979,3 +979,70 @@ TEST_CASE("a record built field by field answers from its channels until it is r
         }
     }
 }
+
+TEST_CASE("regression: a record read back with a time past the year 9999 and ten years is refused", "[rules][regression]") {
+    // Found by fuzz_redis_record: a decoded record whose tombstone (a close, no connect) was
+    // stamped near the largest time a PackedTime holds passed the record checks; a connect then
+    // dropped the tombstone, adding the takeover tolerance to its time beyond what a PackedTime
+    // holds (an assertion in debug builds, a clamped watermark otherwise).
+    Options options;
+    options.takeover_tolerance_ms = max_duration_ms;
+    options.max_tombstones = 0;
+    ClientRecord r;
+    Channel closed;
+    closed.key.assign(ch_a);
+    closed.close_ms = detail::max_record_time_ms;
+    closed.close_cause = Cause::tcpclean;
+    r.channels.push_back(closed);
+    r.last_event_ms = detail::max_record_time_ms;
+    r.remember_presence();
+
+    SECTION("the latest time a record may hold passes, and the rules may add a tolerance to it") {
+        CHECK_FALSE(detail::check_record(r, options));
+        const Outcome out = apply(r, connect(ch_b, max_time_ms), options); // drops the tombstone
+        CHECK(out.went_online());
+        CHECK(r.closed_through_ms == detail::max_record_time_ms + max_duration_ms);
+        CHECK(r.channels.size() == 1);
+    }
+    for (const std::int64_t beyond : {detail::max_record_time_ms + 1, detail::PackedTime::max}) {
+        INFO("time " << beyond);
+        ClientRecord late = r;
+        SECTION("a channel's time beyond it is refused") {
+            late.channels[0].close_ms = beyond;
+            const detail::RecordProblem problem = detail::check_record(late, options);
+            CHECK(problem.channel == 1);
+            CHECK(problem.what == detail::time_too_late);
+        }
+        SECTION("and so is the record's") {
+            late.closed_through_ms = beyond;
+            const detail::RecordProblem problem = detail::check_record(late, options);
+            CHECK(problem.channel == 0);
+            CHECK(problem.what == detail::time_too_late);
+        }
+    }
+}
+
+TEST_CASE("regression: a record read back with a channel that has no time is refused", "[rules][regression]") {
+    // Found by fuzz_redis_record: a decoded record held two channels with an id and nothing
+    // else (no connect, close or disconnect), which the rules never make. A connect then dropped
+    // one as a tombstone, taking its newest time (none) plus the takeover tolerance as the
+    // watermark: a negative time (an assertion in debug builds).
+    ClientRecord r;
+    Channel empty;
+    empty.key.assign(ch_a);
+    r.channels.push_back(empty);
+    r.latest_connect_ms = t0;
+    r.last_event_ms = t0;
+    const detail::RecordProblem problem = detail::check_record(r, {});
+    CHECK(problem.channel == 1);
+    CHECK(problem.what == "a channel with no time (no connect, close or disconnect)");
+    for (const auto set : {+[](Channel& c) { c.connect_ms = t0; }, +[](Channel& c) { c.disconnect_ms = t0; },
+                           +[](Channel& c) {
+                               c.close_ms = t0;
+                               c.close_cause = Cause::tcpclean;
+                           }}) {
+        ClientRecord with_time = r;
+        set(with_time.channels[0]);
+        CHECK_FALSE(detail::check_record(with_time, {}));
+    }
+}

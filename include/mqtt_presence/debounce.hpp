@@ -163,9 +163,8 @@ private:
     using Map = std::unordered_map<std::string_view, std::unique_ptr<Waiting>>;
 
     static std::int64_t checked(std::int64_t min_offline_ms) {
-        constexpr std::int64_t ten_years_ms = 10LL * 366 * 24 * 3600 * 1000;
         if (min_offline_ms < 0) throw std::invalid_argument("mqtt_presence: Debouncer: min_offline_ms is negative");
-        if (min_offline_ms > ten_years_ms)
+        if (min_offline_ms > max_duration_ms)
             throw std::invalid_argument("mqtt_presence: Debouncer: min_offline_ms is longer than ten years");
         return min_offline_ms;
     }

@@ -62,16 +62,18 @@ struct Options {
 /// The largest value of Options::max_open_channels and Options::max_tombstones.
 inline constexpr std::uint32_t max_channel_cap = 1000;
 
+/// The longest duration an option or argument may give: ten years (of 366 days).
+inline constexpr std::int64_t max_duration_ms = 10LL * 366 * 24 * 3600 * 1000;
+
 /// Empty if `options` are usable, else which one is not and why.
 [[nodiscard]] constexpr std::string_view validate(const Options& options) noexcept {
-    constexpr std::int64_t ten_years_ms = 10LL * 366 * 24 * 3600 * 1000;
-    if (options.tombstone_retention_ms < 0 || options.tombstone_retention_ms > ten_years_ms)
+    if (options.tombstone_retention_ms < 0 || options.tombstone_retention_ms > max_duration_ms)
         return "tombstone_retention_ms must be between 0 and ten years";
-    if (options.takeover_tolerance_ms < 0 || options.takeover_tolerance_ms > ten_years_ms)
+    if (options.takeover_tolerance_ms < 0 || options.takeover_tolerance_ms > max_duration_ms)
         return "takeover_tolerance_ms must be between 0 and ten years";
-    if (options.forget_offline_after_ms < 0 || options.forget_offline_after_ms > ten_years_ms)
+    if (options.forget_offline_after_ms < 0 || options.forget_offline_after_ms > max_duration_ms)
         return "forget_offline_after_ms must be between 0 and ten years";
-    if (options.key_reuse_gap_ms < 0 || options.key_reuse_gap_ms > ten_years_ms)
+    if (options.key_reuse_gap_ms < 0 || options.key_reuse_gap_ms > max_duration_ms)
         return "key_reuse_gap_ms must be between 0 and ten years";
     if (options.max_open_channels < 1 || options.max_open_channels > max_channel_cap)
         return "max_open_channels must be between 1 and 1000";
@@ -866,11 +868,10 @@ namespace detail {
 
 // Empty if expire()'s arguments are usable, else which one is not and why.
 [[nodiscard]] constexpr std::string_view check_expiry(std::int64_t now_ms, std::int64_t max_age_ms) noexcept {
-    constexpr std::int64_t ten_years_ms = 10LL * 366 * 24 * 3600 * 1000;
     if (now_ms < 0) return "now_ms is negative";
     if (now_ms > max_time_ms) return "now_ms is after the year 9999";
     if (max_age_ms < 0) return "max_age_ms is negative";
-    if (max_age_ms > ten_years_ms) return "max_age_ms is longer than ten years";
+    if (max_age_ms > max_duration_ms) return "max_age_ms is longer than ten years";
     return {};
 }
 

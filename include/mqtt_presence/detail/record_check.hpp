@@ -31,6 +31,12 @@ struct RecordProblem {
     return std::size_t{options.max_open_channels} + options.max_tombstones + 1;
 }
 
+/// The latest time a record may hold: an event time (at most the end of the year 9999) plus
+/// the ten years a tolerance may add to it (a dropped tombstone's watermark).
+inline constexpr std::int64_t max_record_time_ms = max_time_ms + max_duration_ms;
+static_assert(max_record_time_ms + max_duration_ms <= PackedTime::max, "a tolerance added to a record's time must fit");
+inline constexpr std::string_view time_too_late = "a time after the year 9999 and the ten years a tolerance may add";
+
 /// Whether two real channels of the record have the same id. Pairwise for the few channels a
 /// record usually has (no allocation); sorted copies beyond that.
 [[nodiscard]] inline bool has_duplicate_channel(const ClientRecord& record) {
@@ -51,26 +57,35 @@ struct RecordProblem {
     return std::adjacent_find(keys.begin(), keys.end()) != keys.end();
 }
 
-/// Checks a record's content against `options`: every channel's close time and cause agree and
-/// the cause is a close cause, at most one synthetic channel (open, without an id), real channel
-/// ids pass the event checks and appear once, no more open channels than max_open_channels, no
-/// more channels than max_record_channels, the record is not empty (stores keep none), and its
-/// presence, when known, is what its channels say.
-/// (The times are in range by construction: PackedTime holds nothing else.)
+/// Checks a record's content against `options`: every channel has a time, its close time and
+/// cause agree and the cause is a close cause, at most one synthetic channel (open, without an
+/// id), real channel ids pass the event checks and appear once, no more open channels than
+/// max_open_channels, no more channels than max_record_channels, the record is not empty
+/// (stores keep none), and its presence, when known, is what its channels say. Every time is
+/// at most max_record_time_ms: PackedTime holds larger ones, but the rules, which add
+/// tolerances to stored times, rely on never finding one (nor a channel without a time).
 [[nodiscard]] inline RecordProblem check_record(const ClientRecord& record, const Options& options) {
     const std::size_t count = record.channels.size();
     if (count > max_record_channels(options))
         return {0, std::to_string(count) + " channels, more than this store's caps allow (" +
                            std::to_string(max_record_channels(options)) + ")"};
+    const auto too_late = [](std::int64_t t) { return t != no_time && t > max_record_time_ms; };
+    if (too_late(record.latest_connect_ms) || too_late(record.closed_through_ms) || too_late(record.last_event_ms) ||
+        too_late(record.last_offline_ms))
+        return {0, std::string(time_too_late)};
     std::size_t open = 0;
     std::size_t synthetic = 0;
     CompactString<16>::Scratch scratch;
     for (std::size_t i = 0; i < count; ++i) {
         const Channel& ch = record.channels[i];
         const std::size_t number = i + 1;
+        if (too_late(ch.connect_ms) || too_late(ch.close_ms) || too_late(ch.disconnect_ms))
+            return {number, std::string(time_too_late)};
         if (ch.close_cause == Cause::connect || ch.close_cause > Cause::expiry)
             return {number, "unknown close cause " + std::to_string(static_cast<unsigned>(ch.close_cause))};
         if (ch.closed() != (ch.close_ms != no_time)) return {number, "its close time and close cause disagree"};
+        if (ch.connect_ms == no_time && ch.close_ms == no_time && ch.disconnect_ms == no_time)
+            return {number, "a channel with no time (no connect, close or disconnect)"};
         const std::string_view key = ch.key.view(scratch);
         if (ch.synthetic) {
             if (!key.empty()) return {number, "a synthetic channel with a channel id"};
