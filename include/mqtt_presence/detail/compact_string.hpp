@@ -23,6 +23,16 @@
 #define MQTT_PRESENCE_PACK_HEX16 1
 #endif
 
+// Keeps a rarely taken path out of its caller, so that the common path stays small enough to
+// inline (a hash lookup's key compare).
+#if defined(__GNUC__) || defined(__clang__)
+#define MQTT_PRESENCE_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define MQTT_PRESENCE_NOINLINE __declspec(noinline)
+#else
+#define MQTT_PRESENCE_NOINLINE
+#endif
+
 namespace mqtt_presence::detail {
 
 template <std::size_t N>
@@ -181,9 +191,13 @@ public:
         case kind_inline:
             return text.size() == m_len && same_bytes(reinterpret_cast<const char*>(m_bytes), text.data(), m_len);
         case kind_heap: return text.size() == heap_size() && std::memcmp(heap_data(), text.data(), text.size()) == 0;
-        default: return matches(Probe(text));
+        default: return equals_encoded(text);
         }
     }
+
+    /// equals() for a key stored packed (hex or IPv4): `text` is encoded to compare. Out of
+    /// line, so that a lookup's inlined compare of the usual inline key stays small.
+    MQTT_PRESENCE_NOINLINE bool equals_encoded(std::string_view text) const noexcept { return matches(Probe(text)); }
 
     friend bool operator==(const CompactString& a, const CompactString& b) noexcept {
         if (a.m_kind != b.m_kind) return false;
