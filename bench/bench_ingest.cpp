@@ -63,7 +63,7 @@
 //    timed as a whole (steady_clock around the batch) and gives ns per query; the table gives
 //    the median over batches (median of the runs' medians, and their range) and the 99th
 //    percentile over batches (median of the runs'): a percentile of batch means, not of single
-//    queries. Two variants:
+//    queries. Three variants:
 //     - independent: the ids are fixed beforehand; the CPU may overlap consecutive lookups, so
 //       this is throughput per query;
 //     - dependent chain: each step has two candidate ids and the previous answer picks one (as
@@ -73,6 +73,9 @@
 //     - batch: the independent ids, each batch of 1,000 asked in one is_online_batch() call
 //       (which hashes each id once and fetches slots, records and channels ids ahead): the
 //       throughput a caller checking many clients at once gets.
+//    The independent and batch variants also run on a second store, over ConcurrentStorage
+//    (256 shards), built from the same stream: what a multi-threaded consumer's queries cost
+//    on one thread (its is_online_batch groups each batch's ids by shard).
 //    The same queries against the floor's map (built from the same stream) give the baseline
 //    and the ratio: a find by client id that answers one bit of the entry (the parity of the
 //    newest time), as is_online answers one bit of the record, so that the floor's chain too
@@ -115,6 +118,7 @@ namespace {
 
 using mqtt_presence::Event;
 using Store = mqtt_presence::ClientStatusStore<>;
+using SharedStore = mqtt_presence::ClientStatusStore<mqtt_presence::ConcurrentStorage>;
 using Storage = Store::storage_type;
 namespace bench = mqtt_presence::bench;
 using bench::Clock;
@@ -489,7 +493,8 @@ struct LatencyConfiguration {
     const char* name;
     bool store; // else the floor's map
     bool independent;
-    bool batch = false; // store only: is_online_batch over the independent queries
+    bool batch = false;      // store only: is_online_batch over the independent queries
+    bool concurrent = false; // store only: the ConcurrentStorage store, not the InMemoryStorage one
     std::vector<double> medians{};
     std::vector<double> p99s{};
     std::size_t yes = 0; // answers true in the first run
@@ -588,6 +593,8 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "is_online: building the store...\n");
     const auto store = std::make_unique<Store>();
     for (const Event& event : events) (void)store->ingest(event);
+    const auto shared = std::make_unique<SharedStore>();
+    for (const Event& event : events) (void)shared->ingest(event);
     const auto floor = std::make_unique<StdFloor>();
     for (const Event& event : events) floor->update(event);
     std::vector<Event>().swap(events);
@@ -602,20 +609,25 @@ int run(int argc, char** argv) {
     std::vector<std::string>().swap(known);
 
     const auto store_lookup = [&](std::string_view id) { return store->is_online(id); };
+    const auto shared_lookup = [&](std::string_view id) { return shared->is_online(id); };
     const auto floor_lookup = [&](std::string_view id) { return floor->lookup(id); };
     std::vector<LatencyConfiguration> latencies = {
         {"is_online, independent", true, true},
         {"is_online_batch", true, true, true},
         {"is_online, dependent chain", true, false},
+        {"Concurrent: is_online, indep.", true, true, false, true},
+        {"Concurrent: is_online_batch", true, true, true, true},
         {"floor find, independent", false, true},
         {"floor find, dependent chain", false, false},
     };
     for (std::size_t r = 0; r < runs; ++r) {
         for (LatencyConfiguration& l : latencies) {
             const Queries& queries = l.independent ? independent : chain;
-            const LatencyRun lr = l.batch   ? time_batches(queries, *store)
-                                  : l.store ? time_queries(queries, l.independent, store_lookup)
-                                            : time_queries(queries, l.independent, floor_lookup);
+            const LatencyRun lr = !l.store                   ? time_queries(queries, l.independent, floor_lookup)
+                                  : l.batch && l.concurrent ? time_batches(queries, *shared)
+                                  : l.batch                 ? time_batches(queries, *store)
+                                  : l.concurrent            ? time_queries(queries, l.independent, shared_lookup)
+                                                            : time_queries(queries, l.independent, store_lookup);
             l.medians.push_back(lr.median_ns);
             l.p99s.push_back(lr.p99_ns);
             if (r == 0) {

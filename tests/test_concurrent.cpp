@@ -303,6 +303,19 @@ void read_during_ingest(const ClientStatusStore<ConcurrentStorage>& store, const
         }
         if (store.is_online("GID_test@@@nobody") || store.status("GID_test@@@nobody"))
             tally.problem("a client never delivered is known");
+        if (tally.rounds % 16 == 0) {
+            // A batch large enough to be grouped by shard, ending with a client never delivered.
+            std::vector<std::string_view> batch;
+            for (std::size_t k = 0; k < 300; ++k) batch.emplace_back(f.ids[(next + 13 * k) % n]);
+            batch.emplace_back("GID_test@@@nobody");
+            std::vector<char> answers(batch.size(), 2);
+            store.is_online_batch(batch.begin(), batch.end(), answers.begin());
+            if (answers.back() != 0) tally.problem("is_online_batch: a client never delivered is online");
+            for (const char answer : answers) {
+                if (answer != 0 && answer != 1) tally.problem("is_online_batch: an id left unanswered");
+                tally.sink += static_cast<std::size_t>(answer);
+            }
+        }
         tally.sink += store.online_count();
         // Records are created, never erased here (nothing is forgotten): at most one per client.
         if (store.size() > n) tally.problem("size() " + std::to_string(store.size()) + " > " + std::to_string(n) + " clients");

@@ -48,6 +48,18 @@ TEMPLATE_LIST_TEST_CASE("is_online_batch answers as is_online does, for known an
     CHECK(end == flags.data() + flags.size());
     for (std::size_t i = 0; i < ids.size(); ++i) CHECK((flags[i] != 0) == expected[i]);
 
+    // Beyond one window of 4,096 ids (a storage may group each window by shard), the last
+    // window of another size, ids repeated: still every answer, in order.
+    std::vector<std::string_view> many;
+    std::vector<bool> many_expected;
+    for (std::size_t i = 0; many.size() < 2 * 4096 + 100; i = (i + 7) % ids.size()) {
+        many.push_back(ids[i]);
+        many_expected.push_back(expected[i]);
+    }
+    std::vector<bool> many_got;
+    store.is_online_batch(many.begin(), many.end(), std::back_inserter(many_got));
+    CHECK(many_got == many_expected);
+
     std::vector<const char*> c_strings;
     for (const std::string& id : ids) c_strings.push_back(id.c_str());
     std::vector<bool> from_c;

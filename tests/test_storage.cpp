@@ -1,6 +1,7 @@
 // The storage concept, and InMemoryStorage against it.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -167,6 +168,43 @@ TEST_CASE("ConcurrentStorage: with_shard updates a shard's clients under one loc
                     std::runtime_error);
     CHECK(storage.size() == 299);
     storage.visit(id, [&](const ClientRecord* r) { CHECK(r == nullptr); });
+}
+
+static_assert(storage_concept::has_visit_batch<ConcurrentStorage>::value);
+static_assert(!storage_concept::has_visit_batch<InMemoryStorage>::value);
+
+TEST_CASE("ConcurrentStorage: visit_batch visits each id once, as visit() does", "[storage]") {
+    // Batches below shard_count() (one lock per id), at and above it (grouped by shard), and
+    // beyond one window of 4,096 ids (the last window small again), with repeated and unknown
+    // ids: every position is reported exactly once, with the record visit() finds.
+    for (const std::size_t shards : {std::size_t{1}, std::size_t{16}, std::size_t{256}}) {
+        ConcurrentStorage storage(shards);
+        std::vector<std::string> known;
+        for (int i = 0; i < 500; ++i) {
+            known.push_back("GID_a@@@dev" + std::to_string(i));
+            storage.update(known.back(), [&](ClientRecord& r) { (void)apply(r, connect("c", t0 + i), {}); });
+        }
+        for (const std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{15}, std::size_t{16},
+                                       std::size_t{255}, std::size_t{256}, std::size_t{1000}, std::size_t{4096 + 100},
+                                       std::size_t{2 * 4096 + 300}}) {
+            std::vector<std::string> text;
+            for (std::size_t i = 0; i < size; ++i)
+                text.push_back(i % 7 == 3 ? "GID_a@@@nobody" + std::to_string(i) : known[(i * 37) % known.size()]);
+            const std::vector<std::string_view> ids(text.begin(), text.end());
+            std::vector<const ClientRecord*> expected(size, nullptr);
+            for (std::size_t i = 0; i < size; ++i) storage.visit(ids[i], [&](const ClientRecord* r) { expected[i] = r; });
+            std::vector<int> calls(size, 0);
+            std::vector<const ClientRecord*> got(size, nullptr);
+            storage.visit_batch(ids, [&](std::size_t i, const ClientRecord* r) {
+                REQUIRE(i < size);
+                ++calls[i];
+                got[i] = r;
+            });
+            INFO("shards " << shards << ", ids " << size);
+            CHECK(std::count(calls.begin(), calls.end(), 1) == static_cast<std::ptrdiff_t>(size));
+            CHECK(got == expected);
+        }
+    }
 }
 
 static_assert(storage_concept::has_reserve<InMemoryStorage>::value);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "detail/group_counts.hpp"
+#include "detail/shard_groups.hpp"
 #include "event.hpp"
 #include "rules.hpp"
 #include "snapshot.hpp"
@@ -300,6 +301,8 @@ public:
     /// offers the optional hashed lookup, each id is hashed once and the index slots of the ids
     /// 12 ahead and the records of the ids 8 ahead are fetched while the current one is
     /// answered (a record remembers its presence, ClientRecord::presence: no channel is read).
+    /// A storage with visit_batch() answers all the ids its own way: ConcurrentStorage one
+    /// shard's ids under one take of its lock, RedisStorage in one round trip.
     template <class It, class Out>
     Out is_online_batch(It first, It last, Out out) const {
         refuse_in_callback("is_online_batch");
@@ -711,14 +714,10 @@ private:
         constexpr std::size_t window = 4096;
         const std::size_t shards = m_storage.shard_count();
         std::vector<const Event*> events;
-        std::vector<std::uint64_t> hashes;   // by input position
-        std::vector<std::uint32_t> shard_at; // by input position
-        std::vector<std::uint32_t> starts;   // by shard: where its group starts in `order`
-        std::vector<std::uint32_t> order;    // input positions, grouped by shard
-        std::vector<std::uint64_t> grouped;  // hashes[order[k]]
-        std::vector<std::uint32_t> groups;   // the shards with events, ascending
-        std::vector<Outcome> outcomes;       // of the group being applied
-        outcomes.reserve(window);            // so that noting an applied event's outcome cannot throw
+        std::vector<std::uint64_t> hashes; // by input position
+        detail::ShardGroups groups;
+        std::vector<Outcome> outcomes; // of the group being applied
+        outcomes.reserve(window);      // so that noting an applied event's outcome cannot throw
         while (first != last) {
             const It begin = first;
             events.clear();
@@ -729,59 +728,32 @@ private:
                 continue;
             }
             hashes.resize(n);
-            shard_at.resize(n);
-            starts.assign(shards + 1, 0);
-            for (std::size_t i = 0; i < n; ++i) {
-                hashes[i] = m_storage.hash(events[i]->client_id);
-                shard_at[i] = static_cast<std::uint32_t>(m_storage.shard_of(hashes[i]));
-                ++starts[shard_at[i] + 1];
-            }
-            groups.clear();
-            for (std::size_t s = 0; s < shards; ++s) {
-                if (starts[s + 1] != 0) groups.push_back(static_cast<std::uint32_t>(s));
-                starts[s + 1] += starts[s];
-            }
-            order.resize(n);
-            grouped.resize(n);
-            // Threads sweeping the shards at once start far apart (golden-ratio offsets), so that
-            // one does not trail another shard by shard, waiting for each lock it holds.
-            const std::size_t offset = static_cast<std::size_t>(
-                    (std::uint64_t{static_cast<std::uint32_t>(detail::thread_stripe() * 0x9E3779B9U)} *
-                     groups.size()) >>
-                    32);
-            std::rotate(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(offset), groups.end());
-            for (std::size_t i = 0; i < n; ++i) { // starts[s]: where group s begins, then where it ends
-                const std::uint32_t k = starts[shard_at[i]]++;
-                order[k] = static_cast<std::uint32_t>(i);
-                grouped[k] = hashes[i];
-            }
-            const auto group_begin = [&](std::size_t g) -> std::size_t {
-                return groups[g] == 0 ? 0 : starts[groups[g] - 1];
-            };
+            for (std::size_t i = 0; i < n; ++i) hashes[i] = m_storage.hash(events[i]->client_id);
+            groups.build(hashes.data(), n, shards, [this](std::uint64_t h) { return m_storage.shard_of(h); });
             const auto fetch = [&](std::size_t g, PrefetchStage stage) {
-                if (g >= groups.size()) return;
-                const std::size_t b = group_begin(g);
-                m_storage.prefetch_shard(groups[g], grouped.data() + b, starts[groups[g]] - b, stage);
+                if (g >= groups.count()) return;
+                m_storage.prefetch_shard(groups.shard(g), groups.hashes(g), groups.end(g) - groups.begin(g), stage);
             };
             for (std::size_t g = 0; g < 3; ++g) fetch(g, PrefetchStage::locate);
             fetch(0, PrefetchStage::record);
             fetch(1, PrefetchStage::record);
             fetch(0, PrefetchStage::detail);
-            for (std::size_t g = 0; g < groups.size(); ++g) {
+            for (std::size_t g = 0; g < groups.count(); ++g) {
                 fetch(g + 3, PrefetchStage::locate);
                 fetch(g + 2, PrefetchStage::record);
                 fetch(g + 1, PrefetchStage::detail);
-                const std::size_t b = group_begin(g);
-                const std::size_t e = starts[groups[g]];
+                const std::size_t b = groups.begin(g);
+                const std::size_t e = groups.end(g);
                 outcomes.clear();
                 const auto report = [&] {
-                    for (std::size_t k = 0; k < outcomes.size(); ++k) on_outcome(*events[order[b + k]], outcomes[k]);
+                    for (std::size_t k = 0; k < outcomes.size(); ++k)
+                        on_outcome(*events[groups.item(b + k)], outcomes[k]);
                 };
                 try {
-                    m_storage.with_shard(groups[g], [&](auto& locked) {
+                    m_storage.with_shard(groups.shard(g), [&](auto& locked) {
                         for (std::size_t k = b; k < e; ++k) {
-                            const Event& event = *events[order[k]];
-                            const std::uint64_t h = grouped[k];
+                            const Event& event = *events[groups.item(k)];
+                            const std::uint64_t h = groups.hash(k);
                             outcomes.push_back(
                                     ingest_one(event, [&](auto&& apply) { locked.update(event.client_id, h, apply); }));
                         }

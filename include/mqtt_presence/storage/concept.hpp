@@ -25,6 +25,8 @@
 // |                                                                  | hash h needs into the cache; called three times per event: stage locate ~12 events ahead (e.g. |
 // |                                                                  | an index), record ~8 ahead (the record), detail ~4 ahead (what the record points to).          |
 // |                                                                  | update(id, h, fn) / visit(id, h, fn): update(id, fn) / visit(id, fn), given h == hash(id)      |
+// | cs.visit_batch(ids, fn) (optional)                               | visit() of each id (a std::vector<std::string_view>): fn(i, const ClientRecord*) once for each |
+// |                                                                  | position i, in any order; is_online_batch then uses it (its answers stay in order)             |
 // | s.reserve(n) (optional)                                          | prepares for n records; load_snapshot calls it before installing a snapshot's n records        |
 //
 // A storage whose state lives outside the process and is shared by several stores (RedisStorage)
@@ -41,7 +43,6 @@
 // | s.update_batch(ids, fn, stored) (optional)                       | update() of each of the distinct ids (a std::vector<std::string_view>), fn(i, record, notes),  |
 // |                                                                  | in few round trips; stored(i) once the i-th id's change is kept. If it throws, the changes     |
 // |                                                                  | that stored() was called for are kept, and no other                                            |
-// | cs.visit_batch(ids, fn) (optional)                               | visit() of each id (a std::vector<std::string_view>): fn(i, const ClientRecord*)               |
 //
 // The store then makes fn free of side effects and settles each outcome (counters, the
 // transition hook) once update() has returned, and reads the online counts from the storage.

@@ -22,6 +22,7 @@
 //   lock is not recursive.
 // Models the concept in storage/concept.hpp.
 
+#include <algorithm>
 #include <atomic>
 #include <cassert>
 #include <cstddef>
@@ -31,8 +32,10 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "../detail/flat_table.hpp"
+#include "../detail/shard_groups.hpp"
 #include "../rules.hpp"
 #include "in_memory.hpp"
 
@@ -133,6 +136,56 @@ public:
         const std::lock_guard<std::mutex> lock(shard.mutex);
         const auto* entry = shard.records.find_entry(client_id, h);
         std::forward<Fn>(fn)(entry == nullptr ? nullptr : &entry->value);
+    }
+
+    /// visit() of every id in `ids`: fn(i, const ClientRecord*) once for each i, nullptr when
+    /// ids[i] is unknown, under its shard's lock, in no particular order (is_online_batch keeps
+    /// its answers in order). A window of up to 4,096 ids with at least shard_count() of them
+    /// is grouped by shard (see ingest_batch): each group under one take of its lock, while
+    /// the slots of the group two ahead and the records of the next one are fetched, each
+    /// stage under one try of that shard's lock. A smaller window takes each id's lock once,
+    /// fetching slots 8 ids ahead and records 4 ahead. fn must not call back into the storage.
+    template <class Fn>
+    void visit_batch(const std::vector<std::string_view>& ids, Fn&& fn) const {
+        constexpr std::size_t window = 4096;
+        std::vector<std::uint64_t> hashes;
+        detail::ShardGroups groups;
+        for (std::size_t from = 0; from < ids.size(); from += window) {
+            const std::size_t n = std::min(window, ids.size() - from);
+            hashes.resize(n);
+            for (std::size_t i = 0; i < n; ++i) hashes[i] = hash(ids[from + i]);
+            if (n < shard_count()) {
+                constexpr std::size_t slots_ahead = 8;
+                constexpr std::size_t records_ahead = 4;
+                for (std::size_t i = 0; i < std::min(n, slots_ahead); ++i) prefetch(hashes[i], PrefetchStage::locate);
+                for (std::size_t i = 0; i < std::min(n, records_ahead); ++i) prefetch(hashes[i], PrefetchStage::record);
+                for (std::size_t i = 0; i < n; ++i) {
+                    if (i + slots_ahead < n) prefetch(hashes[i + slots_ahead], PrefetchStage::locate);
+                    if (i + records_ahead < n) prefetch(hashes[i + records_ahead], PrefetchStage::record);
+                    visit(ids[from + i], hashes[i], [&](const ClientRecord* record) { fn(from + i, record); });
+                }
+                continue;
+            }
+            groups.build(hashes.data(), n, shard_count(), [this](std::uint64_t h) { return index_of(h); });
+            const auto fetch = [&](std::size_t g, PrefetchStage stage) {
+                if (g < groups.count())
+                    prefetch_shard(groups.shard(g), groups.hashes(g), groups.end(g) - groups.begin(g), stage);
+            };
+            fetch(0, PrefetchStage::locate);
+            fetch(1, PrefetchStage::locate);
+            fetch(0, PrefetchStage::record);
+            for (std::size_t g = 0; g < groups.count(); ++g) {
+                fetch(g + 2, PrefetchStage::locate);
+                fetch(g + 1, PrefetchStage::record);
+                const Shard& shard = m_shards[groups.shard(g)];
+                const std::lock_guard<std::mutex> lock(shard.mutex);
+                for (std::size_t k = groups.begin(g); k < groups.end(g); ++k) {
+                    const std::size_t i = from + groups.item(k);
+                    const auto* entry = shard.records.find_entry(ids[i], groups.hash(k));
+                    fn(i, entry == nullptr ? nullptr : &entry->value);
+                }
+            }
+        }
     }
 
     /// Calls fn(std::string_view client_id, const ClientRecord&) for every record, one shard
