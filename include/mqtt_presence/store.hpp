@@ -730,18 +730,14 @@ private:
             hashes.resize(n);
             for (std::size_t i = 0; i < n; ++i) hashes[i] = m_storage.hash(events[i]->client_id);
             groups.build(hashes.data(), n, shards, [this](std::uint64_t h) { return m_storage.shard_of(h); });
-            const auto fetch = [&](std::size_t g, PrefetchStage stage) {
-                if (g >= groups.count()) return;
-                m_storage.prefetch_shard(groups.shard(g), groups.hashes(g), groups.end(g) - groups.begin(g), stage);
-            };
-            for (std::size_t g = 0; g < 3; ++g) fetch(g, PrefetchStage::locate);
-            fetch(0, PrefetchStage::record);
-            fetch(1, PrefetchStage::record);
-            fetch(0, PrefetchStage::detail);
+            for (std::size_t g = 0; g < 3; ++g) groups.prefetch(m_storage, g, PrefetchStage::locate);
+            groups.prefetch(m_storage, 0, PrefetchStage::record);
+            groups.prefetch(m_storage, 1, PrefetchStage::record);
+            groups.prefetch(m_storage, 0, PrefetchStage::detail);
             for (std::size_t g = 0; g < groups.count(); ++g) {
-                fetch(g + 3, PrefetchStage::locate);
-                fetch(g + 2, PrefetchStage::record);
-                fetch(g + 1, PrefetchStage::detail);
+                groups.prefetch(m_storage, g + 3, PrefetchStage::locate);
+                groups.prefetch(m_storage, g + 2, PrefetchStage::record);
+                groups.prefetch(m_storage, g + 1, PrefetchStage::detail);
                 const std::size_t b = groups.begin(g);
                 const std::size_t e = groups.end(g);
                 outcomes.clear();

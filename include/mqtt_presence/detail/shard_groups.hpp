@@ -12,7 +12,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "group_counts.hpp" // thread_stripe()
+#include "../storage/concept.hpp" // PrefetchStage
+#include "group_counts.hpp"       // thread_stripe()
 
 namespace mqtt_presence::detail {
 
@@ -58,6 +59,12 @@ public:
     [[nodiscard]] std::uint64_t hash(std::size_t k) const noexcept { return m_hashes[k]; }
     /// Group g's hashes, contiguous: end(g) - begin(g) of them.
     [[nodiscard]] const std::uint64_t* hashes(std::size_t g) const noexcept { return m_hashes.data() + begin(g); }
+
+    /// storage.prefetch_shard() of group g's hashes at `stage`; nothing past the last group.
+    template <class Storage>
+    void prefetch(const Storage& storage, std::size_t g, PrefetchStage stage) const noexcept {
+        if (g < count()) storage.prefetch_shard(shard(g), hashes(g), end(g) - begin(g), stage);
+    }
 
 private:
     std::vector<std::uint32_t> m_shard_at; // by input position

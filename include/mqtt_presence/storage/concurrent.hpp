@@ -167,16 +167,12 @@ public:
                 continue;
             }
             groups.build(hashes.data(), n, shard_count(), [this](std::uint64_t h) { return index_of(h); });
-            const auto fetch = [&](std::size_t g, PrefetchStage stage) {
-                if (g < groups.count())
-                    prefetch_shard(groups.shard(g), groups.hashes(g), groups.end(g) - groups.begin(g), stage);
-            };
-            fetch(0, PrefetchStage::locate);
-            fetch(1, PrefetchStage::locate);
-            fetch(0, PrefetchStage::record);
+            groups.prefetch(*this, 0, PrefetchStage::locate);
+            groups.prefetch(*this, 1, PrefetchStage::locate);
+            groups.prefetch(*this, 0, PrefetchStage::record);
             for (std::size_t g = 0; g < groups.count(); ++g) {
-                fetch(g + 2, PrefetchStage::locate);
-                fetch(g + 1, PrefetchStage::record);
+                groups.prefetch(*this, g + 2, PrefetchStage::locate);
+                groups.prefetch(*this, g + 1, PrefetchStage::record);
                 const Shard& shard = m_shards[groups.shard(g)];
                 const std::lock_guard<std::mutex> lock(shard.mutex);
                 for (std::size_t k = groups.begin(g); k < groups.end(g); ++k) {
