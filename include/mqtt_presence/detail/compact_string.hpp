@@ -16,21 +16,12 @@
 #include <string_view>
 #include <utility>
 
+#include "compiler.hpp"
 #include "hash.hpp"
 
 #if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
 #include <emmintrin.h>
 #define MQTT_PRESENCE_PACK_HEX16 1
-#endif
-
-// Keeps a rarely taken path out of its caller, so that the common path stays small enough to
-// inline (a hash lookup's key compare).
-#if defined(__GNUC__) || defined(__clang__)
-#define MQTT_PRESENCE_NOINLINE __attribute__((noinline))
-#elif defined(_MSC_VER)
-#define MQTT_PRESENCE_NOINLINE __declspec(noinline)
-#else
-#define MQTT_PRESENCE_NOINLINE
 #endif
 
 namespace mqtt_presence::detail {

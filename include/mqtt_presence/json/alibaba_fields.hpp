@@ -23,6 +23,7 @@
 #include <string_view>
 #include <utility>
 
+#include "../detail/compiler.hpp"
 #include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 
@@ -147,11 +148,12 @@ public:
         return false;
     }
 
-    // Each on_* returns false (with error() set) when the value is not acceptable.
+    // Each on_* returns false (with error() set) when the value is not acceptable. The messages
+    // are built out of line (MQTT_PRESENCE_NOINLINE), so that the accepting paths inline into
+    // the parsers' walks.
     bool begin(Field field) {
-        if (field == unknown) return true;
-        const auto bit = static_cast<unsigned>(1U << field);
-        if ((m_seen & bit) != 0U) return fail("duplicate field \"" + std::string(name(field)) + "\"");
+        const unsigned bit = field == unknown ? 0U : 1U << field;
+        if ((m_seen & bit) != 0U) return duplicate(field);
         m_seen |= bit;
         return true;
     }
@@ -161,31 +163,29 @@ public:
         case client_id:
         case channel_id: {
             const auto problem = id_problem(value);
-            if (!problem.empty()) return fail("\"" + std::string(name(field)) + "\" " + std::string(problem));
-            (field == client_id ? m_event->client_id : m_event->channel_id).assign(value.data(), value.size());
+            if (!problem.empty()) return bad_id(field, problem);
+            copy(value, field == client_id ? m_event->client_id : m_event->channel_id);
             return true;
         }
         case event_type: {
             const auto type = parse_event_type(value);
-            if (!type)
-                return fail("unknown \"eventType\" " + quoted(value) + " (expected connect, disconnect or tcpclean)");
+            if (!type) return unknown_event_type(value);
             m_event->type = *type;
             return true;
         }
         case time: {
             // Accepted as a string of decimal digits too (some producers quote longs).
-            if (value.empty() || value.size() > 19)
-                return fail("\"time\" must be an integer, got string " + quoted(value));
+            if (value.empty() || value.size() > 19) return time_string(value);
             std::uint64_t v = 0;
             for (const char c : value) {
-                if (c < '0' || c > '9') return fail("\"time\" must be an integer, got string " + quoted(value));
+                if (c < '0' || c > '9') return time_string(value);
                 v = v * 10 + static_cast<std::uint64_t>(c - '0');
             }
             return on_unsigned(field, v);
         }
         case client_ip:
-            if (value.size() > max_address_bytes) return fail("\"clientIp\" is longer than 255 bytes");
-            m_event->client_ip.assign(value.data(), value.size());
+            if (value.size() > max_address_bytes) return fail_with("\"clientIp\" is longer than 255 bytes");
+            copy(value, m_event->client_ip);
             return true;
         default: return true;
         }
@@ -194,14 +194,14 @@ public:
     bool on_integer(Field field, std::int64_t value) {
         if (field == unknown) return true;
         if (field != time) return wrong_type(field, "number");
-        if (value < 0) return fail("\"time\" is negative");
+        if (value < 0) return fail_with("\"time\" is negative");
         return on_unsigned(field, static_cast<std::uint64_t>(value));
     }
 
     bool on_unsigned(Field field, std::uint64_t value) {
         if (field == unknown) return true;
         if (field != time) return wrong_type(field, "number");
-        if (value > static_cast<std::uint64_t>(max_time_ms)) return fail("\"time\" is after the year 9999");
+        if (value > static_cast<std::uint64_t>(max_time_ms)) return fail_with("\"time\" is after the year 9999");
         m_event->time_ms = static_cast<std::int64_t>(value);
         return true;
     }
@@ -240,13 +240,37 @@ public:
 
     // Presence of the required fields, once the object is complete.
     bool finish() {
+        constexpr unsigned required = 1U << client_id | 1U << channel_id | 1U << event_type | 1U << time;
+        return (m_seen & required) == required || missing();
+    }
+
+private:
+    // assign() without its check for a source inside the string (a value never is).
+    static void copy(std::string_view value, std::string& into) {
+        into.clear();
+        into.append(value.data(), value.size());
+    }
+
+    MQTT_PRESENCE_NOINLINE bool fail_with(const char* message) { return fail(message); }
+    MQTT_PRESENCE_NOINLINE bool duplicate(Field field) {
+        return fail("duplicate field \"" + std::string(name(field)) + "\"");
+    }
+    MQTT_PRESENCE_NOINLINE bool bad_id(Field field, std::string_view problem) {
+        return fail("\"" + std::string(name(field)) + "\" " + std::string(problem));
+    }
+    MQTT_PRESENCE_NOINLINE bool unknown_event_type(std::string_view value) {
+        return fail("unknown \"eventType\" " + quoted(value) + " (expected connect, disconnect or tcpclean)");
+    }
+    MQTT_PRESENCE_NOINLINE bool time_string(std::string_view value) {
+        return fail("\"time\" must be an integer, got string " + quoted(value));
+    }
+    // The first required field missing, in the order client_id, channel_id, event_type, time.
+    MQTT_PRESENCE_NOINLINE bool missing() {
         for (const Field field : {client_id, channel_id, event_type, time})
             if ((m_seen & (1U << field)) == 0U) return fail("missing field \"" + std::string(name(field)) + "\"");
         return true;
     }
-
-private:
-    bool wrong_type(Field field, const char* type_name) {
+    MQTT_PRESENCE_NOINLINE bool wrong_type(Field field, const char* type_name) {
         const bool numeric = field == time;
         return fail("\"" + std::string(name(field)) + "\" must be " + (numeric ? "an integer" : "a string") + ", got " +
                     type_name);
