@@ -4,8 +4,10 @@
 //   mqtt_presence_bench_json [--clients N] [--runs N] [--seed N]
 //
 // Parsers: nlohmann (mqtt_presence::parse_alibaba_event(line, event, error), the SAX parser of
-// json/alibaba.hpp), and simdjson (mqtt_presence::AlibabaSimdjsonParser) when the build has the
-// mqtt_presence::simdjson target (bench/CMakeLists.txt then defines MQTT_PRESENCE_BENCH_SIMDJSON).
+// json/alibaba.hpp), and simdjson (mqtt_presence::AlibabaSimdjsonParser: its flat reader, then
+// On-Demand for what that declines) and "simdjson OD" (the same parser with Reader::on_demand:
+// every line through On-Demand) when the build has the mqtt_presence::simdjson target
+// (bench/CMakeLists.txt then defines MQTT_PRESENCE_BENCH_SIMDJSON).
 // A parser is an adapter with a name and parse(line, event, error); every measurement is a
 // template over it.
 //
@@ -90,6 +92,15 @@ struct NlohmannParser {
 struct SimdjsonParser {
     static constexpr const char* name = "simdjson";
     mqtt_presence::AlibabaSimdjsonParser parser;
+    bool parse(std::string_view line, Event& event, std::string& error) {
+        return static_cast<bool>(parser.parse(line, event, error));
+    }
+};
+
+// The same parser without its flat reader: every line through simdjson On-Demand.
+struct OnDemandParser {
+    static constexpr const char* name = "simdjson OD";
+    mqtt_presence::AlibabaSimdjsonParser parser{mqtt_presence::AlibabaSimdjsonParser::Reader::on_demand};
     bool parse(std::string_view line, Event& event, std::string& error) {
         return static_cast<bool>(parser.parse(line, event, error));
     }
@@ -282,6 +293,7 @@ int run(int argc, char** argv) {
     add_parser<NlohmannParser>(configurations);
 #ifdef MQTT_PRESENCE_BENCH_SIMDJSON
     add_parser<SimdjsonParser>(configurations);
+    add_parser<OnDemandParser>(configurations);
 #endif
     bool consistent = true;
     {
@@ -292,6 +304,7 @@ int run(int argc, char** argv) {
         consistent = check_parser<NlohmannParser>(in.lines, events) && consistent;
 #ifdef MQTT_PRESENCE_BENCH_SIMDJSON
         consistent = check_parser<SimdjsonParser>(in.lines, events) && consistent;
+        consistent = check_parser<OnDemandParser>(in.lines, events) && consistent;
 #endif
         std::uint64_t sum = 0;
         const auto store = std::make_unique<Store>();

@@ -126,7 +126,8 @@ std::string difference(AlibabaSimdjsonParser& parser, std::string_view line) {
 }
 
 // Runs f(parser) once per simdjson kernel this CPU supports, with a parser made while that
-// kernel is active (a parser keeps the kernel it started with); then restores the kernel.
+// kernel is active (a parser keeps the kernel it started with), once with each Reader (the flat
+// reader first, and On-Demand alone); then restores the kernel.
 template <class F>
 void for_each_kernel(F&& f) {
     struct Restore {
@@ -139,8 +140,11 @@ void for_each_kernel(F&& f) {
         simdjson::get_active_implementation() = kernel;
         ++kernels;
         INFO("simdjson kernel " << kernel->name());
-        AlibabaSimdjsonParser parser;
-        f(parser);
+        for (const auto reader : {AlibabaSimdjsonParser::Reader::flat_first, AlibabaSimdjsonParser::Reader::on_demand}) {
+            INFO((reader == AlibabaSimdjsonParser::Reader::on_demand ? "On-Demand only" : "flat reader first"));
+            AlibabaSimdjsonParser parser(reader);
+            f(parser);
+        }
     }
     CHECK(kernels >= 1);
 }

@@ -1,6 +1,7 @@
 // fuzz_alibaba: Alibaba lifecycle messages, one per line after the options line, through both
 // parsers, which must agree exactly (README.md, "The simdjson path": the same events, the same
-// refusals, the same error messages), under the simdjson kernel the options pick; every event
+// refusals, the same error messages), under the simdjson kernel and the reader (the flat reader
+// first, or On-Demand alone) the options pick; every event
 // then goes into a checked store (fuzz_support.hpp).
 #include <cstddef>
 #include <cstdint>
@@ -17,7 +18,8 @@ namespace {
 
 using mqtt_presence::AlibabaSimdjsonParser;
 
-// One parser per simdjson kernel this CPU runs (a parser keeps the kernel it was made under).
+// Two parsers per simdjson kernel this CPU runs (a parser keeps the kernel it was made under):
+// one with each Reader.
 std::vector<AlibabaSimdjsonParser>& parsers() {
     static std::vector<AlibabaSimdjsonParser> all = [] {
         std::vector<AlibabaSimdjsonParser> made;
@@ -25,7 +27,8 @@ std::vector<AlibabaSimdjsonParser>& parsers() {
         for (const simdjson::implementation* kernel : simdjson::get_available_implementations()) {
             if (!kernel->supported_by_runtime_system()) continue;
             simdjson::get_active_implementation() = kernel;
-            made.emplace_back();
+            made.emplace_back(AlibabaSimdjsonParser::Reader::flat_first);
+            made.emplace_back(AlibabaSimdjsonParser::Reader::on_demand);
         }
         simdjson::get_active_implementation() = active;
         return made;

@@ -5,6 +5,11 @@
 // detail::AlibabaFields, and a refused message gets its error from detail::refusal
 // (json/alibaba_fields.hpp), exactly as on the nlohmann path.
 //
+// A message in the shape brokers write (one flat object of printable-ASCII strings without
+// escapes and unsigned integers) is read first by detail::read_flat_alibaba (json/alibaba_flat.hpp)
+// in one pass, without simdjson: such a message is valid JSON by construction, and the reader
+// hands its values to the same detail::AlibabaFields. Whatever it declines goes to On-Demand.
+//
 // On-Demand checks only what it is asked to read, so this reads every value, unknown fields and
 // their nested values included, checks the escapes of every key, and checks that nothing follows
 // the object: a message accepted here is one valid JSON text, as nlohmann would have it. A number that does
@@ -29,6 +34,7 @@
 
 #include "../event.hpp"
 #include "alibaba_fields.hpp"
+#include "alibaba_flat.hpp"
 
 namespace mqtt_presence {
 
@@ -38,6 +44,19 @@ namespace mqtt_presence {
 /// allocates nothing. Not thread-safe: one per thread. Movable, not copyable.
 class AlibabaSimdjsonParser {
 public:
+    /// How a message is read. Both give the same results for every input.
+    enum class Reader : std::uint8_t {
+        /// The default: a message in the shape brokers write (a flat object of plain ASCII
+        /// strings and unsigned integers) by detail::read_flat_alibaba (json/alibaba_flat.hpp),
+        /// in one pass; any other message by simdjson On-Demand.
+        flat_first,
+        /// Every message by simdjson On-Demand (for comparisons and tests).
+        on_demand,
+    };
+
+    AlibabaSimdjsonParser() = default;
+    explicit AlibabaSimdjsonParser(Reader reader) noexcept : m_reader(reader) {}
+
     /// Parses one message into `event`, reusing its buffers. Returns false and sets `error` on
     /// bad input; never throws for bad input (std::bad_alloc when memory runs out). `event` is
     /// unspecified after a failure. O(message size).
@@ -48,6 +67,13 @@ public:
         }
         detail::AlibabaFields fields;
         fields.reset(event);
+        if (m_reader == Reader::flat_first) {
+            switch (detail::read_flat_alibaba(json, fields)) {
+            case detail::FlatRead::accepted: return true;
+            case detail::FlatRead::refused: detail::refusal(json, fields, error); return false;
+            case detail::FlatRead::declined: fields.reset(event); break;
+            }
+        }
         if (read(json, fields) && fields.error().empty()) return true;
         detail::refusal(json, fields, error);
         return false;
@@ -296,6 +322,7 @@ private:
 
     simdjson::ondemand::parser m_parser;
     std::vector<char> m_buffer; // the message and its padding
+    Reader m_reader = Reader::flat_first;
 };
 
 } // namespace mqtt_presence
