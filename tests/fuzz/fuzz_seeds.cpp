@@ -210,7 +210,7 @@ int main(int argc, char** argv) {
                  {"examples/data/sample.jsonl", "tests/replay/files_a.jsonl", "tests/replay/files_b.jsonl",
                   "tests/replay/malformed.jsonl", "tests/replay/options.jsonl", "tests/replay/parsers.jsonl",
                   "tests/replay/sorted.jsonl"},
-                 {"tests/test_json_alibaba.cpp", "tests/test_json_simdjson.cpp"}},
+                 {"tests/test_json_alibaba.cpp", "tests/test_json_simdjson.cpp", "tests/test_json_flat.cpp"}},
                 {"fuzz_aws_iot", {"tests/replay/format_aws_iot.jsonl"}, {"tests/test_json_aws_iot.cpp"}},
                 {"fuzz_emqx", {"tests/replay/format_emqx.jsonl"}, {"tests/test_json_emqx.cpp"}},
                 {"fuzz_azure_eg_mqtt", {"tests/replay/format_azure_eg_mqtt.jsonl"}, {"tests/test_json_azure_eg_mqtt.cpp"}},

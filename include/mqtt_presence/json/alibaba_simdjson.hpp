@@ -5,10 +5,10 @@
 // detail::AlibabaFields, and a refused message gets its error from detail::refusal
 // (json/alibaba_fields.hpp), exactly as on the nlohmann path.
 //
-// A message in the shape brokers write (one flat object of printable-ASCII strings without
-// escapes and unsigned integers) is read first by detail::read_flat_alibaba (json/alibaba_flat.hpp)
-// in one pass, without simdjson: such a message is valid JSON by construction, and the reader
-// hands its values to the same detail::AlibabaFields. Whatever it declines goes to On-Demand.
+// A message in the shape brokers write (one flat object of strings without escapes and unsigned
+// integers) is read first by detail::read_flat_alibaba (json/alibaba_flat.hpp) in one pass,
+// without simdjson: such a message is valid JSON by construction, and the reader hands its
+// values to the same detail::AlibabaFields. Whatever it declines goes to On-Demand.
 //
 // On-Demand checks only what it is asked to read, so this reads every value, unknown fields and
 // their nested values included, checks the escapes of every key, and checks that nothing follows
@@ -46,8 +46,8 @@ class AlibabaSimdjsonParser {
 public:
     /// How a message is read. Both give the same results for every input.
     enum class Reader : std::uint8_t {
-        /// The default: a message in the shape brokers write (a flat object of plain ASCII
-        /// strings and unsigned integers) by detail::read_flat_alibaba (json/alibaba_flat.hpp),
+        /// The default: a message in the shape brokers write (a flat object of strings without
+        /// escapes and unsigned integers) by detail::read_flat_alibaba (json/alibaba_flat.hpp),
         /// in one pass; any other message by simdjson On-Demand.
         flat_first,
         /// Every message by simdjson On-Demand (for comparisons and tests).
@@ -55,7 +55,7 @@ public:
     };
 
     AlibabaSimdjsonParser() = default;
-    explicit AlibabaSimdjsonParser(Reader reader) noexcept : m_reader(reader) {}
+    explicit AlibabaSimdjsonParser(Reader reader) : m_reader(reader) {}
 
     /// Parses one message into `event`, reusing its buffers. Returns false and sets `error` on
     /// bad input; never throws for bad input (std::bad_alloc when memory runs out). `event` is
