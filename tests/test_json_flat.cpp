@@ -17,22 +17,16 @@
 #include <mqtt_presence/json/alibaba_flat.hpp>
 
 #include "support/history.hpp"
+#include "support/parsed.hpp"
 
 using namespace mqtt_presence;
 
 namespace {
 
-struct Parsed {
-    bool ok = false;
-    Event event;
-    std::string error;
-};
-
-Parsed by_nlohmann(std::string_view line) {
-    Parsed out;
-    out.ok = parse_alibaba_event(line, out.event, out.error);
-    return out;
-}
+using test_support::by_nlohmann;
+using test_support::describe;
+using test_support::Parsed;
+using test_support::same;
 
 // What the flat reader makes of `line`, as the simdjson parser would report it; nullopt when
 // it declines.
@@ -48,19 +42,6 @@ std::optional<Parsed> by_flat_reader(std::string_view line) {
     return std::nullopt;
 }
 
-bool same(const Parsed& a, const Parsed& b) {
-    if (a.ok != b.ok) return false;
-    if (!a.ok) return a.error == b.error;
-    return a.event.client_id == b.event.client_id && a.event.channel_id == b.event.channel_id &&
-           a.event.type == b.event.type && a.event.time_ms == b.event.time_ms && a.event.client_ip == b.event.client_ip;
-}
-
-std::string describe(const Parsed& o) {
-    if (!o.ok) return "refused: " + o.error;
-    return "event {" + o.event.client_id + ", " + o.event.channel_id + ", " + std::string(to_string(o.event.type)) +
-           ", " + std::to_string(o.event.time_ms) + ", " + o.event.client_ip + "}";
-}
-
 // Counts the lines the reader does not decline; fails on any whose outcome differs from nlohmann's.
 std::size_t require_same_as_nlohmann(const std::vector<std::string>& lines) {
     std::size_t read = 0;
@@ -72,7 +53,7 @@ std::size_t require_same_as_nlohmann(const std::vector<std::string>& lines) {
         const Parsed reference = by_nlohmann(line);
         if (same(*flat, reference)) continue;
         if (++differences <= 5)
-            FAIL_CHECK("line: " << line << "\n  nlohmann: " << describe(reference) << "\n  flat: " << describe(*flat));
+            FAIL_CHECK("line: " << test_support::printable(line) << "\n  nlohmann: " << describe(reference) << "\n  flat: " << describe(*flat));
     }
     CHECK(differences == 0);
     return read;

@@ -23,6 +23,7 @@
 #include <mqtt_presence/simdjson.hpp>
 
 #include "support/history.hpp"
+#include "support/parsed.hpp"
 
 // Every allocation through operator new is counted, to check that a warm parser makes none.
 namespace {
@@ -65,54 +66,16 @@ const std::string ok_line = R"({"clientId":"GID_a@@@d","channelId":"c","eventTyp
 const std::string good =
     R"({"clientId":"GID_XXX@@@dev1","time":1570795200000,"eventType":"connect","channelId":"2b9b1281046046faafe5e0b458e4a1b2","clientIp":"192.0.2.7:13222"})";
 
-struct Parsed {
-    bool ok = false;
-    Event event;
-    std::string error;
-};
-
-Parsed by_nlohmann(std::string_view line) {
-    Parsed out;
-    out.ok = parse_alibaba_event(line, out.event, out.error);
-    return out;
-}
+using test_support::by_nlohmann;
+using test_support::describe;
+using test_support::Parsed;
+using test_support::printable;
+using test_support::same;
 
 Parsed by_simdjson(AlibabaSimdjsonParser& parser, std::string_view line) {
     Parsed out;
     out.ok = parser.parse(line, out.event, out.error);
     return out;
-}
-
-std::string printable(std::string_view text) {
-    constexpr std::size_t max_shown = 300;
-    std::string out;
-    for (std::size_t i = 0; i < text.size() && i < max_shown; ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c < 0x7f) {
-            out.push_back(static_cast<char>(c));
-        } else {
-            constexpr char digits[] = "0123456789abcdef";
-            out += "\\x";
-            out.push_back(digits[c >> 4]);
-            out.push_back(digits[c & 0xF]);
-        }
-    }
-    if (text.size() > max_shown) out += "... (" + std::to_string(text.size()) + " bytes)";
-    return out;
-}
-
-std::string describe(const Parsed& o) {
-    if (!o.ok) return "refused: " + o.error;
-    return "event {" + printable(o.event.client_id) + ", " + printable(o.event.channel_id) + ", " +
-           std::string(to_string(o.event.type)) + ", " + std::to_string(o.event.time_ms) + ", " +
-           printable(o.event.client_ip) + "}";
-}
-
-bool same(const Parsed& a, const Parsed& b) {
-    if (a.ok != b.ok) return false;
-    if (!a.ok) return a.error == b.error;
-    return a.event.client_id == b.event.client_id && a.event.channel_id == b.event.channel_id &&
-           a.event.type == b.event.type && a.event.time_ms == b.event.time_ms && a.event.client_ip == b.event.client_ip;
 }
 
 // Empty when both parsers say the same about `line`, else what each said.

@@ -1,0 +1,57 @@
+#pragma once
+// The outcome of parsing one Alibaba message, for comparing two parsers: success, every field
+// of the event, or the error text. Needs nlohmann (mqtt_presence::json).
+
+#include <string>
+#include <string_view>
+
+#include <mqtt_presence/json.hpp>
+
+namespace test_support {
+
+struct Parsed {
+    bool ok = false;
+    mqtt_presence::Event event;
+    std::string error;
+};
+
+inline Parsed by_nlohmann(std::string_view line) {
+    Parsed out;
+    out.ok = mqtt_presence::parse_alibaba_event(line, out.event, out.error);
+    return out;
+}
+
+// `text` with every byte outside printable ASCII as \xNN, cut after 300 bytes.
+inline std::string printable(std::string_view text) {
+    constexpr std::size_t max_shown = 300;
+    std::string out;
+    for (std::size_t i = 0; i < text.size() && i < max_shown; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c < 0x7f) {
+            out.push_back(static_cast<char>(c));
+        } else {
+            constexpr char digits[] = "0123456789abcdef";
+            out += "\\x";
+            out.push_back(digits[c >> 4]);
+            out.push_back(digits[c & 0xF]);
+        }
+    }
+    if (text.size() > max_shown) out += "... (" + std::to_string(text.size()) + " bytes)";
+    return out;
+}
+
+inline std::string describe(const Parsed& o) {
+    if (!o.ok) return "refused: " + o.error;
+    return "event {" + printable(o.event.client_id) + ", " + printable(o.event.channel_id) + ", " +
+           std::string(mqtt_presence::to_string(o.event.type)) + ", " + std::to_string(o.event.time_ms) + ", " +
+           printable(o.event.client_ip) + "}";
+}
+
+inline bool same(const Parsed& a, const Parsed& b) {
+    if (a.ok != b.ok) return false;
+    if (!a.ok) return a.error == b.error;
+    return a.event.client_id == b.event.client_id && a.event.channel_id == b.event.channel_id &&
+           a.event.type == b.event.type && a.event.time_ms == b.event.time_ms && a.event.client_ip == b.event.client_ip;
+}
+
+} // namespace test_support
