@@ -200,27 +200,8 @@ TEST_CASE("whatever the flat reader does not decline of mutated messages ends as
     const std::vector<std::string> pieces = {"\"time\":", "\"clientId\":", "\"clientIp\":\"", "\"channelId\"",
                                              "\"eventType\":\"", "00", "1234567890", "\"x\":1,", ",", "\""};
     testing::Random rng(seed);
-    std::vector<std::string> lines;
     constexpr std::size_t mutations = 30000;
-    for (std::size_t i = 0; i < mutations; ++i) {
-        std::string s = rng.pick(seeds);
-        const std::size_t steps = 1 + rng.index(3);
-        for (std::size_t m = 0; m < steps && !s.empty(); ++m) {
-            const std::size_t at = rng.index(s.size() + 1);
-            switch (rng.index(5)) {
-            case 0:
-                if (at < s.size()) s[at] = bytes[rng.index(bytes.size())];
-                break;
-            case 1: s.insert(at, 1, bytes[rng.index(bytes.size())]); break;
-            case 2:
-                if (at < s.size()) s.erase(at, 1 + rng.index(3));
-                break;
-            case 3: s.insert(at, rng.pick(pieces)); break;
-            default: s.resize(at); break;
-            }
-        }
-        lines.push_back(std::move(s));
-    }
+    const std::vector<std::string> lines = test_support::mutated_lines(rng, seeds, mutations, bytes, pieces, 1);
     const std::size_t read = require_same_as_nlohmann(lines);
     // Both sides must be exercised: many mutations stay in the reader's shape, many leave it.
     CHECK(read > mutations / 10);

@@ -405,33 +405,8 @@ TEST_CASE("simdjson and nlohmann agree on mutated lines, and the syntax check ag
                                              "123456789012345678901", "\xEF\xBB\xBF", "\\uD83D", "\\u00", "e5", "\"x\":",
                                              "\"clientIp\":", "\"time\":", "[[[[", "]]]]", "\"time\":\"", "-1"};
     testing::Random rng(seed);
-    std::vector<std::string> lines;
     constexpr std::size_t mutations = 20000;
-    for (std::size_t i = 0; i < mutations; ++i) {
-        std::string s = rng.pick(seeds);
-        const std::size_t steps = rng.index(4);
-        for (std::size_t m = 0; m < steps && !s.empty(); ++m) {
-            const std::size_t at = rng.index(s.size() + 1);
-            switch (rng.index(7)) {
-            case 0:
-                if (at < s.size()) s[at] = bytes[rng.index(bytes.size())];
-                break;
-            case 1: s.insert(at, 1, bytes[rng.index(bytes.size())]); break;
-            case 2:
-                if (at < s.size()) s.erase(at, 1 + rng.index(3));
-                break;
-            case 3: s.resize(at); break;
-            case 4:
-                if (at < s.size()) s.insert(rng.index(s.size() + 1), s.substr(at, 1 + rng.index(8)));
-                break;
-            case 5: s.insert(at, rng.pick(pieces)); break;
-            default:
-                if (at < s.size()) std::swap(s[at], s[rng.index(s.size())]);
-                break;
-            }
-        }
-        lines.push_back(std::move(s));
-    }
+    const std::vector<std::string> lines = test_support::mutated_lines(rng, seeds, mutations, bytes, pieces, 0);
     require_agreement(lines);
 
     // The syntax check that words every malformed-JSON error accepts what nlohmann accepts (but

@@ -1,11 +1,16 @@
 #pragma once
 // The outcome of parsing one Alibaba message, for comparing two parsers: success, every field
-// of the event, or the error text. Needs nlohmann (mqtt_presence::json).
+// of the event, or the error text; and mutated messages to compare them on. Needs nlohmann
+// (mqtt_presence::json).
 
+#include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <mqtt_presence/json.hpp>
+#include <mqtt_presence/testing.hpp>
 
 namespace test_support {
 
@@ -52,6 +57,42 @@ inline bool same(const Parsed& a, const Parsed& b) {
     if (!a.ok) return a.error == b.error;
     return a.event.client_id == b.event.client_id && a.event.channel_id == b.event.channel_id &&
            a.event.type == b.event.type && a.event.time_ms == b.event.time_ms && a.event.client_ip == b.event.client_ip;
+}
+
+// `count` messages, each one of `seeds` with min_steps to 3 random edits: a byte replaced by,
+// or one inserted from, `bytes`; 1 to 3 bytes erased; the message cut; a piece of it copied
+// elsewhere; one of `pieces` inserted; two bytes swapped.
+inline std::vector<std::string> mutated_lines(mqtt_presence::testing::Random& rng, const std::vector<std::string>& seeds,
+                                              std::size_t count, const std::string& bytes,
+                                              const std::vector<std::string>& pieces, std::size_t min_steps) {
+    std::vector<std::string> lines;
+    lines.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        std::string s = rng.pick(seeds);
+        const std::size_t steps = min_steps + rng.index(4 - min_steps);
+        for (std::size_t m = 0; m < steps && !s.empty(); ++m) {
+            const std::size_t at = rng.index(s.size() + 1);
+            switch (rng.index(7)) {
+            case 0:
+                if (at < s.size()) s[at] = bytes[rng.index(bytes.size())];
+                break;
+            case 1: s.insert(at, 1, bytes[rng.index(bytes.size())]); break;
+            case 2:
+                if (at < s.size()) s.erase(at, 1 + rng.index(3));
+                break;
+            case 3: s.resize(at); break;
+            case 4:
+                if (at < s.size()) s.insert(rng.index(s.size() + 1), s.substr(at, 1 + rng.index(8)));
+                break;
+            case 5: s.insert(at, rng.pick(pieces)); break;
+            default:
+                if (at < s.size()) std::swap(s[at], s[rng.index(s.size())]);
+                break;
+            }
+        }
+        lines.push_back(std::move(s));
+    }
+    return lines;
 }
 
 } // namespace test_support
