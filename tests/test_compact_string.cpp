@@ -1,10 +1,13 @@
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <mqtt_presence/detail/compact_string.hpp>
+#include <mqtt_presence/detail/record_codec.hpp>
 
 using mqtt_presence::detail::CompactString;
 
@@ -174,4 +177,36 @@ TEST_CASE("CompactString: ipv4 packing accepts exactly canonical a.b.c.d:port", 
             CHECK(s.on_heap() == !keeps);
         }
     }
+}
+
+TEST_CASE("CompactString: ipv4 packing agrees with the record codec's on random near-addresses", "[compact_string]") {
+    // The record codec's parser (written separately, bound-checked byte by byte) is the oracle:
+    // texts of 0 to 24 bytes, mostly digits and separators, sometimes any byte (a zero byte
+    // included), so that every length, digit count and stopping point is met.
+    std::mt19937_64 rng(20261127);
+    const std::string alphabet = "0123456789012345678901234567890123456789..........:::::";
+    std::size_t packed = 0;
+    for (int round = 0; round < 200000; ++round) {
+        std::string text;
+        const std::size_t n = rng() % 25;
+        for (std::size_t i = 0; i < n; ++i)
+            text.push_back(rng() % 16 == 0 ? static_cast<char>(rng() % 256) : alphabet[rng() % alphabet.size()]);
+        if (rng() % 2 == 0 && n >= 9) { // a valid address, then perhaps one byte changed
+            text = std::to_string(rng() % 300) + "." + std::to_string(rng() % 300) + "." + std::to_string(rng() % 300) +
+                   "." + std::to_string(rng() % 300) + ":" + std::to_string(rng() % 70000);
+            if (rng() % 2 == 0) text[rng() % text.size()] = alphabet[rng() % alphabet.size()];
+        }
+        unsigned char expected[6];
+        const bool canonical = mqtt_presence::detail::record_codec::pack_ipv4(text, expected);
+        const CompactString<8> s(text);
+        INFO(text);
+        REQUIRE(s.str() == text);
+        REQUIRE(s.equals(text));
+        // (an even number of up to 16 digits packs as hex instead)
+        const bool hex = text.size() % 2 == 0 && text.size() <= 16 &&
+                         text.find_first_not_of("0123456789abcdef") == std::string::npos;
+        REQUIRE(s.on_heap() == (text.size() > 8 && !canonical && !hex));
+        packed += canonical ? 1U : 0U;
+    }
+    CHECK(packed > 20000); // both sides exercised
 }

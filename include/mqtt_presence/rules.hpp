@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "detail/compact_string.hpp"
+#include "detail/compiler.hpp"
 #include "detail/packed_time.hpp"
 #include "detail/small_vector.hpp"
 #include "event.hpp"
@@ -123,7 +124,7 @@ struct Channel {
     /// Rule 2: open ⇔ its connect was seen and it is not closed.
     [[nodiscard]] bool open() const noexcept { return connected() && !closed(); }
     /// The newest time this entry carries (drives retention and eviction of tombstones).
-    [[nodiscard]] std::int64_t latest_ms() const noexcept {
+    [[nodiscard]] MQTT_PRESENCE_ALWAYS_INLINE std::int64_t latest_ms() const noexcept {
         return detail::PackedTime::from_rank(
                 std::max(connect_ms.rank(), std::max(close_ms.rank(), disconnect_ms.rank())));
     }
@@ -708,6 +709,32 @@ inline Outcome unchanged(Status status) noexcept {
     return out;
 }
 
+// The rest of apply_valid() once the event's channel `ch` (or null) and its era are known. If
+// the event changes nothing (stale, refused, ...), `before` (if given) is put back.
+inline Outcome decide(ClientRecord& record, Channel* ch, KeyEra era, const Event& event, const Channel::KeyProbe& key,
+                      const Options& options, Step& step, EdgeChannel* channel, ClientRecord* before) {
+    const Status status = event.channel_id.empty()           ? on_keyless_close(record, event, step)
+                          : event.type == EventType::connect ? on_connect(record, ch, era, event, key, options, step)
+                                                             : on_close(record, ch, era, event, key, options, step);
+    if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
+        (status == Status::superseded && ch == nullptr)) {
+        if (before != nullptr) record = std::move(*before);
+        return unchanged(status);
+    }
+    record.last_event_ms = std::max<std::int64_t>(record.last_event_ms, event.time_ms);
+    return finish(record, status, step, channel);
+}
+
+// Rule 13 retires the old connection of a reused key before the event is decided; if the
+// event then changes nothing, neither may the retirement: the record is kept to put back. Only
+// for the rare event that retires a key, out of line (the copy may throw: before any change).
+MQTT_PRESENCE_NOINLINE inline Outcome decide_keeping(ClientRecord& record, Channel* ch, KeyEra era, const Event& event,
+                                                     const Channel::KeyProbe& key, const Options& options, Step& step,
+                                                     EdgeChannel* channel) {
+    ClientRecord before(record);
+    return decide(record, ch, era, event, key, options, step, channel, &before);
+}
+
 // apply() for an event that already passed validate(). On a flip, `channel` (if given) tells
 // which channel it is about.
 inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options,
@@ -723,25 +750,11 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
             if (ch == nullptr && !c.synthetic && c.key.matches(key)) ch = &c;
         }
     }
-    // Rule 13 retires the old connection of a reused key before the event is decided; if the
-    // event then changes nothing (stale, refused, ...), neither may the retirement: keep the
-    // record to put back. Only on the rare event that retires a key (may throw: before any change).
     const bool is_connect = event.type == EventType::connect;
     const KeyEra era = ch == nullptr ? KeyEra::same : key_era(*ch, event.time_ms, is_connect, options);
-    std::optional<ClientRecord> before;
-    if (era == KeyEra::newer) before.emplace(record);
-    const Status status = event.channel_id.empty() ? on_keyless_close(record, event, step)
-                          : is_connect             ? on_connect(record, ch, era, event, key, options, step)
-                                                   : on_close(record, ch, era, event, key, options, step);
-    if (status == Status::duplicate || status == Status::stale || status == Status::refused ||
-        (status == Status::superseded && ch == nullptr)) {
-        if (before) record = std::move(*before);
-        return unchanged(status);
-    }
-    record.last_event_ms = std::max<std::int64_t>(record.last_event_ms, event.time_ms);
-    return finish(record, status, step, channel);
+    if (era == KeyEra::newer) return decide_keeping(record, ch, era, event, key, options, step, channel);
+    return decide(record, ch, era, event, key, options, step, channel, nullptr);
 }
-
 } // namespace detail
 
 /// Applies one lifecycle event to one client's record: rules 1–7, 9, 10 and 12.

@@ -67,10 +67,19 @@ public:
 
     /// Replaces the content; strong guarantee (allocates only for long, unpackable text).
     void assign(std::string_view text) {
-        CompactString next;
-        next.encode(text);
-        release();
-        steal(next);
+        unsigned char bytes[N];
+        std::uint8_t len = 0;
+        const std::uint8_t kind = classify(text, bytes, len);
+        if (kind == kind_heap) {
+            char* block = heap_copy(text); // may throw: *this untouched until then
+            release();
+            std::memcpy(m_bytes, &block, sizeof block);
+        } else {
+            release();
+            std::memcpy(m_bytes, bytes, N);
+        }
+        m_kind = kind;
+        m_len = len;
     }
 
     /// Replaces the content with the probe's text, already encoded; strong guarantee.
@@ -237,7 +246,7 @@ private:
 
 #if defined(MQTT_PRESENCE_PACK_HEX16)
     // Sixteen lowercase hex digits → eight bytes; false if any is not a lowercase hex digit.
-    static bool pack_hex16(const char* text, unsigned char* out) noexcept {
+    MQTT_PRESENCE_ALWAYS_INLINE static bool pack_hex16(const char* text, unsigned char* out) noexcept {
         const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text));
         const __m128i d = _mm_sub_epi8(c, _mm_set1_epi8('0')); // a digit: 0..9 (unsigned)
         const __m128i l = _mm_sub_epi8(c, _mm_set1_epi8('a')); // a letter: 0..5 (unsigned)
@@ -253,40 +262,49 @@ private:
     }
 #endif
 
-    // Parses a canonical decimal of at most MaxDigits digits (no sign, no leading zero) from
-    // [p, end) and advances p past it. Returns the value, or ~0U when there is none.
+    // Reads a canonical decimal of at most MaxDigits digits (no sign, no leading zero) at
+    // text[i], advancing i past it. Returns the value, or ~0U when there is none. `text` holds a
+    // byte that is not a digit within MaxDigits bytes of i.
     template <int MaxDigits>
-    static std::uint32_t parse_decimal(const char*& p, const char* end) noexcept {
-        auto digit = [end](const char* q) -> std::uint32_t {
-            return q < end ? static_cast<std::uint32_t>(static_cast<unsigned char>(*q)) - '0' : 10U;
-        };
-        std::uint32_t value = digit(p);
+    static std::uint32_t read_decimal(const unsigned char* text, std::size_t& i) noexcept {
+        std::uint32_t value = static_cast<std::uint32_t>(text[i]) - '0';
         if (value > 9) return ~0U;
-        ++p;
+        ++i;
         if (value == 0) return 0; // a leading zero is the whole number
-        for (int i = 1; i < MaxDigits; ++i) {
-            const std::uint32_t d = digit(p);
+        for (int k = 1; k < MaxDigits; ++k) {
+            const std::uint32_t d = static_cast<std::uint32_t>(text[i]) - '0';
             if (d > 9) break;
             value = value * 10 + d;
-            ++p;
+            ++i;
         }
         return value;
     }
 
-    // "a.b.c.d:port", each number canonical: one pass, unrolled (a channel's address is
-    // classified each time a channel is made).
+    // "a.b.c.d:port", each number canonical, in one pass over a zero-padded copy of the text
+    // (an address is classified each time a channel is made or reconnects): a zero byte is
+    // neither digit nor separator, so no read needs a bound check. The farthest byte read is
+    // the 22nd (four octets of three digits and their separators, five port digits, the next).
     static bool pack_ipv4(std::string_view text, unsigned char* out) noexcept {
-        if (text.size() < 9 || text.size() > 21) return false;
-        const char* p = text.data();
-        const char* const end = p + text.size();
-        for (int octet = 0; octet < 4; ++octet) {
-            const std::uint32_t v = parse_decimal<3>(p, end);
-            if (v > 255 || p == end || *p != (octet == 3 ? ':' : '.')) return false;
-            out[octet] = static_cast<unsigned char>(v);
-            ++p;
+        const std::size_t n = text.size();
+        if (n < 9 || n > 21) return false;
+        unsigned char b[24] = {};
+        if (n >= 16) { // two overlapping blocks copy exactly the n bytes
+            std::memcpy(b, text.data(), 16);
+            std::memcpy(b + n - 16, text.data() + n - 16, 16);
+        } else {
+            std::memcpy(b, text.data(), 8);
+            std::memcpy(b + n - 8, text.data() + n - 8, 8);
         }
-        const std::uint32_t port = parse_decimal<5>(p, end);
-        if (port > 65535 || p != end) return false;
+        std::size_t i = 0;
+        for (int octet = 0; octet < 4; ++octet) {
+            const std::uint32_t v = read_decimal<3>(b, i);
+            const unsigned char separator = octet == 3 ? ':' : '.';
+            if (v > 255 || b[i] != separator) return false;
+            out[octet] = static_cast<unsigned char>(v);
+            ++i;
+        }
+        const std::uint32_t port = read_decimal<5>(b, i);
+        if (port > 65535 || i != n) return false; // (a zero byte in the text stops the digits too)
         out[4] = static_cast<unsigned char>(port >> 8);
         out[5] = static_cast<unsigned char>(port & 0xff);
         return true;
@@ -302,16 +320,28 @@ private:
         return kind;
     }
     static std::uint8_t classify_unpadded(std::string_view text, unsigned char* out, std::uint8_t& len) noexcept {
+#if defined(MQTT_PRESENCE_PACK_HEX16)
+        // The common case first: a channel id of 32 lowercase hex digits (Alibaba's form).
+        if constexpr (N == 16) {
+            if (text.size() == 32 && pack_hex16(text.data(), out) && pack_hex16(text.data() + 16, out + 8)) {
+                len = 16;
+                return kind_hex;
+            }
+        }
+#endif
         if (!text.empty() && text.size() % 2 == 0 && text.size() <= 2 * N) {
+            // The word loops stop at the first block that is not hex (an address, a name).
             unsigned bad = 0;
             std::size_t i = 0;
 #if defined(MQTT_PRESENCE_PACK_HEX16)
-            for (; i + 16 <= text.size(); i += 16) bad |= pack_hex16(text.data() + i, out + i / 2) ? 0U : 0xf0U;
+            for (; bad == 0 && i + 16 <= text.size(); i += 16)
+                bad |= pack_hex16(text.data() + i, out + i / 2) ? 0U : 0xf0U;
 #endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            for (; i + 8 <= text.size(); i += 8) bad |= pack_hex8(text.data() + i, out + i / 2) ? 0U : 0xf0U;
+            for (; bad == 0 && i + 8 <= text.size(); i += 8)
+                bad |= pack_hex8(text.data() + i, out + i / 2) ? 0U : 0xf0U;
 #endif
-            for (; i < text.size(); i += 2) {
+            for (; (bad & 0xf0U) == 0 && i < text.size(); i += 2) {
                 const unsigned hi = hex_table.value[static_cast<unsigned char>(text[i])];
                 const unsigned lo = hex_table.value[static_cast<unsigned char>(text[i + 1])];
                 bad |= hi | lo;
@@ -340,13 +370,19 @@ private:
     void encode(std::string_view text) {
         const std::uint8_t kind = classify(text, m_bytes, m_len);
         if (kind == kind_heap) {
-            const auto size = static_cast<std::uint32_t>(text.size());
-            char* block = new char[sizeof size + text.size()];
-            std::memcpy(block, &size, sizeof size);
-            std::memcpy(block + sizeof size, text.data(), text.size());
+            char* block = heap_copy(text);
             std::memcpy(m_bytes, &block, sizeof block);
         }
         m_kind = kind;
+    }
+
+    // A heap block: the size (4 bytes), then the text.
+    static char* heap_copy(std::string_view text) {
+        const auto size = static_cast<std::uint32_t>(text.size());
+        char* block = new char[sizeof size + text.size()];
+        std::memcpy(block, &size, sizeof size);
+        std::memcpy(block + sizeof size, text.data(), text.size());
+        return block;
     }
 
     std::size_t ipv4_text(char* buf) const noexcept { return ipv4_text_of(m_bytes, buf); }

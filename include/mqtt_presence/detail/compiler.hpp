@@ -10,3 +10,13 @@
 #else
 #define MQTT_PRESENCE_NOINLINE
 #endif
+
+// Inlines a small hot helper that the optimiser would otherwise call (a few SSE2 instructions
+// whose constants a call would reload). For `inline` functions only.
+#if defined(__GNUC__) || defined(__clang__)
+#define MQTT_PRESENCE_ALWAYS_INLINE __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define MQTT_PRESENCE_ALWAYS_INLINE __forceinline
+#else
+#define MQTT_PRESENCE_ALWAYS_INLINE
+#endif

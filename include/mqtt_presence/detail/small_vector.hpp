@@ -96,10 +96,19 @@ public:
     }
 
     /// Appends; strong guarantee (the element is built before anything moves).
-    void push_back(T item) {
-        if (m_size == m_capacity) reserve(static_cast<std::size_t>(m_size) + 1);
-        ::new (static_cast<void*>(data() + m_size)) T(std::move(item));
+    void push_back(T&& item) {
+        if (m_size == m_capacity) {
+            T kept(std::move(item)); // (item may be one of ours, which reserve() moves)
+            reserve(static_cast<std::size_t>(m_size) + 1);
+            ::new (static_cast<void*>(data() + m_size)) T(std::move(kept));
+        } else {
+            ::new (static_cast<void*>(data() + m_size)) T(std::move(item));
+        }
         ++m_size;
+    }
+    void push_back(const T& item) {
+        T copy(item); // (item may be one of ours)
+        push_back(std::move(copy));
     }
 
     /// Removes the element at `pos`, keeping the order of the others. No-throw.
