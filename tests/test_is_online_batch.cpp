@@ -19,7 +19,8 @@ using test_support::Storages;
 TEMPLATE_LIST_TEST_CASE("is_online_batch answers as is_online does, for known and unknown ids, in order",
                         "[store][is_online_batch]", Storages) {
     // A generated history: a few thousand clients, some online, some offline, with tombstones.
-    const Batch batch = generate_batch(seed_from_environment(11), 0, 3000, HistoryOptions{}, DeliveryOptions{});
+    const Batch batch = generate_batch(seed_from_environment(11), 0, test_support::share_of_work<TestType>(3000),
+                                       HistoryOptions{}, DeliveryOptions{});
     ClientStatusStore<TestType> store;
     for (const Delivery& d : batch.deliveries)
         if (d.kind == Delivery::Kind::event) (void)store.ingest(d.event);

@@ -13,7 +13,8 @@
 // delivery order. Without the bound one consumer could run a day ahead of another on the same
 // client, a delivery the rules do not promise to absorb (rule 5's retention window).
 //
-// Tests that start their own redis-server, or use SELECT, are tagged [no_cluster]; the others
+// Tests that start their own redis-server, or use SELECT, are tagged [no_cluster], and those of
+// the record encoding, which talk to no server, [codec]; the others
 // also run against a cluster-mode server (MQTT_PRESENCE_TEST_REDIS_CLUSTER=1), which refuses any
 // command whose keys are not in one slot. Forked children never return into Catch: they report
 // through socket pairs and leave with _exit. The seed is MQTT_PRESENCE_SEED from the
@@ -607,7 +608,7 @@ std::string hex_dump(std::string_view data) {
 // 1. The record encoding
 // =============================================================================================
 
-TEST_CASE("every record of a generated history round-trips exactly through the record encoding", "[redis]") {
+TEST_CASE("every record of a generated history round-trips exactly through the record encoding", "[redis][codec]") {
     const std::vector<ClientRecord> records = sample_records();
     REQUIRE(records.size() >= 400);
     std::size_t synthetic = 0, many_channels = 0, mismatched = 0;
@@ -637,7 +638,7 @@ TEST_CASE("every record of a generated history round-trips exactly through the r
     CHECK(causes.count(Cause::expiry) == 1);
 }
 
-TEST_CASE("a one-channel online record with a hex channel id and an IPv4 address encodes in at most 64 bytes", "[redis]") {
+TEST_CASE("a one-channel online record with a hex channel id and an IPv4 address encodes in at most 64 bytes", "[redis][codec]") {
     ClientStatusStore<> store;
     (void)store.ingest(ts::connect(hex_a, ts::t0, "GID_meter@@@m-00042", "203.0.113.254:65535"));
     std::string encoded;
@@ -652,7 +653,7 @@ TEST_CASE("a one-channel online record with a hex channel id and an IPv4 address
     CHECK(encoded.size() <= 64);
 }
 
-TEST_CASE("truncated or corrupted record encodings are refused with a message or decode to a valid record", "[redis]") {
+TEST_CASE("truncated or corrupted record encodings are refused with a message or decode to a valid record", "[redis][codec]") {
     const Options options;
     std::vector<std::string> encodings;
     for (const ClientRecord& record : sample_records()) encodings.push_back(codec::encode_record(record));
