@@ -710,9 +710,11 @@ inline Outcome unchanged(Status status) noexcept {
 }
 
 // The rest of apply_valid() once the event's channel `ch` (or null) and its era are known. If
-// the event changes nothing (stale, refused, ...), `before` (if given) is put back.
-inline Outcome decide(ClientRecord& record, Channel* ch, KeyEra era, const Event& event, const Channel::KeyProbe& key,
-                      const Options& options, Step& step, EdgeChannel* channel, ClientRecord* before) {
+// the event changes nothing (stale, refused, ...), `before` (if given) is put back. Always
+// inlined: called from two places, it would otherwise be a call on every event's path.
+MQTT_PRESENCE_ALWAYS_INLINE inline Outcome decide(ClientRecord& record, Channel* ch, KeyEra era, const Event& event,
+                                                  const Channel::KeyProbe& key, const Options& options, Step& step,
+                                                  EdgeChannel* channel, ClientRecord* before) {
     const Status status = event.channel_id.empty()           ? on_keyless_close(record, event, step)
                           : event.type == EventType::connect ? on_connect(record, ch, era, event, key, options, step)
                                                              : on_close(record, ch, era, event, key, options, step);
