@@ -14,11 +14,11 @@
 // client, a delivery the rules do not promise to absorb (rule 5's retention window).
 //
 // Tests that start their own redis-server, or use SELECT, are tagged [no_cluster], and those of
-// the record encoding, which talk to no server, [codec]; the others
-// also run against a cluster-mode server (MQTT_PRESENCE_TEST_REDIS_CLUSTER=1), which refuses any
-// command whose keys are not in one slot. Forked children never return into Catch: they report
-// through socket pairs and leave with _exit. The seed is MQTT_PRESENCE_SEED from the
-// environment, else a fixed default.
+// the record encoding, which talk to no server, [codec]; the others also run against a
+// cluster-mode server (MQTT_PRESENCE_TEST_REDIS_CLUSTER=1), which refuses any command whose keys
+// are not in one slot. Forked children never return into Catch: they report through socket
+// pairs and leave with _exit. The seed is MQTT_PRESENCE_SEED from the environment, else a fixed
+// default.
 
 #include <catch2/catch.hpp>
 

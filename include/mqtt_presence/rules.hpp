@@ -124,7 +124,7 @@ struct Channel {
     /// Rule 2: open ⇔ its connect was seen and it is not closed.
     [[nodiscard]] bool open() const noexcept { return connected() && !closed(); }
     /// The newest time this entry carries (drives retention and eviction of tombstones).
-    [[nodiscard]] MQTT_PRESENCE_ALWAYS_INLINE std::int64_t latest_ms() const noexcept {
+    [[nodiscard]] std::int64_t latest_ms() const noexcept {
         return detail::PackedTime::from_rank(
                 std::max(connect_ms.rank(), std::max(close_ms.rank(), disconnect_ms.rank())));
     }
@@ -757,6 +757,7 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     if (era == KeyEra::newer) return decide_keeping(record, ch, era, event, key, options, step, channel);
     return decide(record, ch, era, event, key, options, step, channel, nullptr);
 }
+
 } // namespace detail
 
 /// Applies one lifecycle event to one client's record: rules 1–7, 9, 10 and 12.
