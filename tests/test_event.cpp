@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 #include <mqtt_presence/event.hpp>
 
@@ -12,6 +14,19 @@ TEST_CASE("event type names round-trip and nothing else parses", "[event]") {
     CHECK_FALSE(parse_event_type("Connect").has_value());
     CHECK_FALSE(parse_event_type("connected").has_value());
     CHECK_FALSE(parse_event_type("").has_value());
+    // Every one-byte change, cut and extension of each name is no name.
+    for (const EventType t : {EventType::connect, EventType::disconnect, EventType::tcpclean}) {
+        const std::string name(to_string(t));
+        for (std::size_t i = 0; i < name.size(); ++i) {
+            std::string changed = name;
+            changed[i] = static_cast<char>(changed[i] ^ 0x20);
+            CHECK_FALSE(parse_event_type(changed).has_value());
+            CHECK_FALSE(parse_event_type(name.substr(0, i)).has_value());
+        }
+        CHECK_FALSE(parse_event_type(name + "t").has_value());
+        CHECK_FALSE(parse_event_type(std::string_view(name.c_str(), name.size() + 1)).has_value()); // with its NUL
+    }
+    static_assert(parse_event_type("tcpclean") == EventType::tcpclean && !parse_event_type("tcpclea").has_value());
     CHECK(to_string(static_cast<EventType>(9)).empty());
 }
 

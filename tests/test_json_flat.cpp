@@ -6,9 +6,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -206,6 +208,72 @@ TEST_CASE("whatever the flat reader does not decline of mutated messages ends as
     // Both sides must be exercised: many mutations stay in the reader's shape, many leave it.
     CHECK(read > mutations / 10);
     CHECK(read < mutations * 9 / 10);
+}
+
+TEST_CASE("the flat reader checks ids for control characters as nlohmann's path does", "[json][flat]") {
+    // Ids of printable ASCII skip the byte scan of id_problem(): anything else must still get it.
+    // Each kind of character a JSON string may hold unescaped beyond printable ASCII (DEL, C1
+    // controls, other characters of two to four bytes), at each end and in the middle of each
+    // id, short and long (the scans work in blocks of 8 and 16 bytes). (A raw C0 control is not
+    // JSON: the reader declines it, as it does every escape.)
+    const std::vector<std::pair<std::string, bool>> bytes = {
+            {"\x7f", false},    {"\xc2\x80", false}, {"\xc2\x85", false},    {"\xc2\x9f", false},        {"~", true},
+            {"\xc2\xa0", true}, {"\xc3\xa9", true},  {"\xe2\x80\xa8", true}, {"\xf0\x9f\x98\x80", true},
+    };
+    std::vector<std::string> lines;
+    for (const bool client : {true, false}) {
+        for (const std::size_t size : {std::size_t{1}, std::size_t{7}, std::size_t{16}, std::size_t{40}}) {
+            for (const auto& [byte, acceptable] : bytes) {
+                for (const std::size_t at : {std::size_t{0}, size / 2, size}) {
+                    std::string id(size, 'i');
+                    id.insert(at, byte);
+                    const std::string other = client ? "c" : "GID_a@@@b";
+                    const std::string line = "{\"clientId\":\"" + (client ? id : other) + "\",\"channelId\":\"" +
+                                             (client ? other : id) + "\",\"eventType\":\"connect\",\"time\":1}";
+                    INFO(test_support::printable(line));
+                    const std::optional<Parsed> flat = by_flat_reader(line);
+                    REQUIRE(flat);
+                    CHECK(flat->ok == acceptable);
+                    if (!acceptable)
+                        CHECK(flat->error == (client ? "\"clientId\"" : "\"channelId\"") +
+                                                     std::string(" contains a control character"));
+                    lines.push_back(line);
+                }
+            }
+        }
+    }
+    CHECK(require_same_as_nlohmann(lines) == lines.size());
+}
+
+TEST_CASE("the flat reader's string scan says exactly when a string is printable ASCII", "[json][flat]") {
+    testing::Random rng(11);
+    static const char* const pieces[] = {"a",  "~",        " ",        "\x7f", "\x1f", "\"",
+                                         "\\", "\xc2\x85", "\xc3\xa9", "\xc3", "\x80", "\xff"};
+    for (int round = 0; round < 20000; ++round) {
+        std::string text;
+        const std::size_t count = rng.index(40);
+        for (std::size_t k = 0; k < count; ++k) text += rng.chance(0.8) ? "x" : pieces[rng.index(std::size(pieces))];
+        // The definition, byte by byte: a string runs over printable ASCII but a quote or a
+        // backslash, DEL, and well-formed UTF-8 sequences; it is printable when the bytes it
+        // ran over are all in 0x20..0x7e.
+        std::size_t expected = 0;
+        bool expected_printable = true;
+        while (expected < text.size()) {
+            const auto c = static_cast<unsigned char>(text[expected]);
+            if (c >= 0x20 && c <= 0x7e && c != '"' && c != '\\') {
+                ++expected;
+                continue;
+            }
+            const std::size_t length = c == 0x7f ? 1 : detail::utf8_sequence(std::string_view(text).substr(expected));
+            if (c < 0x7f || length == 0) break;
+            expected_printable = false;
+            expected += length;
+        }
+        bool printable = true;
+        INFO(test_support::printable(text));
+        REQUIRE(detail::flat::string_end(text.data(), 0, text.size(), printable) == expected);
+        REQUIRE(printable == expected_printable);
+    }
 }
 
 TEST_CASE("the flat reader's word-at-a-time scans find what a byte-by-byte scan finds", "[json][flat]") {

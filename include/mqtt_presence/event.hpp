@@ -47,11 +47,23 @@ inline constexpr std::int64_t max_time_ms = 253402300799999;
     return {};
 }
 
+namespace detail {
+// Whether `text` is `literal`: by length, then byte by byte, which the compiler unrolls (a
+// std::string_view comparison calls memcmp on every parsed event).
+template <std::size_t N>
+[[nodiscard]] constexpr bool is_literal(std::string_view text, const char (&literal)[N]) noexcept {
+    if (text.size() != N - 1) return false;
+    for (std::size_t i = 0; i + 1 < N; ++i)
+        if (text[i] != literal[i]) return false;
+    return true;
+}
+} // namespace detail
+
 /// The event type named exactly (case-sensitive) by `name`; nullopt for any other text.
 [[nodiscard]] constexpr std::optional<EventType> parse_event_type(std::string_view name) noexcept {
-    if (name == "connect") return EventType::connect;
-    if (name == "disconnect") return EventType::disconnect;
-    if (name == "tcpclean") return EventType::tcpclean;
+    if (detail::is_literal(name, "connect")) return EventType::connect;
+    if (detail::is_literal(name, "disconnect")) return EventType::disconnect;
+    if (detail::is_literal(name, "tcpclean")) return EventType::tcpclean;
     return std::nullopt;
 }
 
@@ -121,10 +133,16 @@ inline bool scan_id(std::string_view id, unsigned& found, unsigned& lead) noexce
 }
 #endif
 
-/// Empty if `id` is acceptable as a client or channel id, else the problem ("is empty", ...).
-[[nodiscard]] inline std::string_view id_problem(std::string_view id) noexcept {
+/// id_problem() of an id already known to hold no control character: its length alone.
+[[nodiscard]] inline std::string_view id_length_problem(std::string_view id) noexcept {
     if (id.empty()) return "is empty";
     if (id.size() > max_id_bytes) return "is longer than 65535 bytes";
+    return {};
+}
+
+/// Empty if `id` is acceptable as a client or channel id, else the problem ("is empty", ...).
+[[nodiscard]] inline std::string_view id_problem(std::string_view id) noexcept {
+    if (const std::string_view problem = id_length_problem(id); !problem.empty()) return problem;
     unsigned found = 0;
     unsigned lead = 0;
     if (!scan_id(id, found, lead)) {

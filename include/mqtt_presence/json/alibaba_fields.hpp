@@ -158,11 +158,13 @@ public:
         return true;
     }
 
-    bool on_string(Field field, std::string_view value) {
+    // `printable`: the caller already knows that `value` is printable ASCII alone (no control
+    // character), so that an id's bytes need not be looked at again.
+    bool on_string(Field field, std::string_view value, bool printable = false) {
         switch (field) {
         case client_id:
         case channel_id: {
-            const auto problem = id_problem(value);
+            const auto problem = printable ? id_length_problem(value) : id_problem(value);
             if (!problem.empty()) return bad_id(field, problem);
             copy(value, field == client_id ? m_event->client_id : m_event->channel_id);
             return true;

@@ -62,10 +62,12 @@ namespace flat {
 #endif
 }
 
-// A byte a string holds as written: printable ASCII or DEL; not a quote or a backslash.
+// A byte a string holds as written: printable ASCII; not a quote or a backslash. (DEL and
+// every byte from 0x80 on are taken by string_end() apart: a string of plain bytes alone is
+// already known to hold no control character.)
 [[nodiscard]] inline bool plain(char c) noexcept {
     const auto byte = static_cast<unsigned char>(c);
-    return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+    return byte >= 0x20 && byte < 0x7f && c != '"' && c != '\\';
 }
 
 // The position of the first byte at or after `i` that is not plain(), or `size`.
@@ -75,9 +77,10 @@ namespace flat {
     const __m128i space = _mm_set1_epi8(0x20);
     const __m128i quote = _mm_set1_epi8('"');
     const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i del = _mm_set1_epi8(0x7f);
     for (; i + 16 <= size; i += 16) {
         const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
-        const __m128i stop = _mm_or_si128(_mm_cmplt_epi8(bytes, space),
+        const __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(bytes, space), _mm_cmpeq_epi8(bytes, del)),
                                           _mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)));
         const auto mask = static_cast<unsigned>(_mm_movemask_epi8(stop));
         if (mask != 0) return i + lowest_bit(mask);
@@ -85,7 +88,7 @@ namespace flat {
 #endif
 #if defined(MQTT_PRESENCE_FLAT_LITTLE_ENDIAN)
     // Eight bytes at a time: a byte's high bit is set in `stop` when the byte is below 0x20,
-    // at or above 0x80, a quote or a backslash. A subtraction borrows only out of such a byte,
+    // at or above 0x7f, a quote or a backslash. A subtraction borrows only out of such a byte,
     // so the bytes above the first one may be flagged wrongly, but the first one is exact.
     constexpr std::uint64_t ones = 0x0101010101010101ULL;
     constexpr std::uint64_t highs = 0x8080808080808080ULL;
@@ -94,7 +97,9 @@ namespace flat {
         std::memcpy(&word, data + i, sizeof word);
         const std::uint64_t quotes = word ^ (ones * '"');
         const std::uint64_t backslashes = word ^ (ones * '\\');
-        const std::uint64_t stop = ((word - ones * 0x20) | word | (quotes - ones) | (backslashes - ones)) & highs;
+        const std::uint64_t dels = word ^ (ones * 0x7f);
+        const std::uint64_t stop =
+                ((word - ones * 0x20) | word | (quotes - ones) | (backslashes - ones) | (dels - ones)) & highs;
         if (stop != 0) return i + lowest_bit(stop) / 8;
     }
 #endif
@@ -103,14 +108,20 @@ namespace flat {
 }
 
 // The end of a string's contents starting at `i`: the position of the first byte that is
-// neither plain() nor part of a well-formed UTF-8 sequence of two to four bytes, or `size`.
-// (JSON takes any Unicode character as it is, but a control character, a quote or a backslash.)
-[[nodiscard]] inline std::size_t string_end(const char* data, std::size_t i, std::size_t size) noexcept {
+// neither plain(), nor DEL, nor part of a well-formed UTF-8 sequence of two to four bytes, or
+// `size`. (JSON takes any Unicode character as it is, but a control character, a quote or a
+// backslash.) `printable` is set false when the contents hold a DEL or a byte from 0x80 on:
+// when it stays true, they hold printable ASCII alone, so no control character (C0, DEL, C1).
+[[nodiscard]] inline std::size_t string_end(const char* data, std::size_t i, std::size_t size,
+                                            bool& printable) noexcept {
     for (;;) {
         i = plain_end(data, i, size);
-        if (i == size || static_cast<unsigned char>(data[i]) < 0x80) return i;
-        const std::size_t length = utf8_sequence(std::string_view(data + i, size - i));
+        if (i == size) return i;
+        const auto byte = static_cast<unsigned char>(data[i]);
+        if (byte < 0x7f) return i;
+        const std::size_t length = byte == 0x7f ? 1 : utf8_sequence(std::string_view(data + i, size - i));
         if (length == 0) return i;
+        printable = false;
         i += length;
     }
 }
@@ -214,7 +225,8 @@ namespace flat {
             if (key_size != 0) {
                 i = key_begin + key_size;
             } else {
-                i = flat::string_end(data, key_begin, size);
+                bool printable = true;
+                i = flat::string_end(data, key_begin, size, printable);
                 if (i == size || data[i] != '"') return FlatRead::declined;
                 name = AlibabaFields::field_of(std::string_view(data + key_begin, i - key_begin));
             }
@@ -226,10 +238,11 @@ namespace flat {
             // The value: a string or an unsigned integer, handed over as a full parser would.
             if (data[i] == '"') {
                 const std::size_t value_begin = i + 1;
-                i = flat::string_end(data, value_begin, size);
+                bool printable = true;
+                i = flat::string_end(data, value_begin, size, printable);
                 if (i == size || data[i] != '"') return FlatRead::declined;
                 if (!fields.begin(name) ||
-                    !fields.on_string(name, std::string_view(data + value_begin, i - value_begin)))
+                    !fields.on_string(name, std::string_view(data + value_begin, i - value_begin), printable))
                     return FlatRead::refused;
                 ++i;
             } else if (data[i] >= '0' && data[i] <= '9') {
