@@ -1,6 +1,7 @@
 // detail::FlatTable, the table under the in-memory storages, against std::unordered_map.
 #include <catch2/catch.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -211,4 +212,25 @@ TEST_CASE("LargeArray: blocks of 2 MiB or more are aligned to 2 MiB, small ones 
     moved = std::move(small);
     CHECK(moved.size() == 10);
     CHECK(moved[9] == 9);
+}
+
+TEST_CASE("same_bytes: equal exactly when the first n bytes are, at every length and position", "[flat_table]") {
+    // Lengths across every branch (bytes, 4-byte and 8-byte words, 16-byte blocks) and beyond;
+    // the bytes after n differ and must not count.
+    for (std::size_t n = 0; n <= 48; ++n) {
+        std::string a(n + 16, 'x');
+        std::string b(n + 16, 'x');
+        for (std::size_t i = 0; i < n; ++i) a[i] = b[i] = static_cast<char>('A' + i % 50);
+        for (std::size_t i = n; i < n + 16; ++i) b[i] = '#';
+        INFO("n = " << n);
+        CHECK(mqtt_presence::detail::same_bytes(a.data(), b.data(), n));
+        for (std::size_t at = 0; at < n; ++at) {
+            INFO("differing at " << at);
+            std::string c = b;
+            c[at] = static_cast<char>(c[at] ^ 0x80); // a high bit alone, then a low one
+            CHECK_FALSE(mqtt_presence::detail::same_bytes(a.data(), c.data(), n));
+            c[at] = static_cast<char>(c[at] ^ 0x81);
+            CHECK_FALSE(mqtt_presence::detail::same_bytes(a.data(), c.data(), n));
+        }
+    }
 }

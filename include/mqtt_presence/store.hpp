@@ -686,12 +686,20 @@ private:
             }
         }
         for (std::size_t applied = 0; first != last; ++first, ++applied) {
-            for (std::size_t k = 0; k < 3; ++k) {
-                if (ahead[k] == last) continue;
-                std::uint64_t& h = hashes[issued[k]++ % ring];
-                if (k == 0) h = m_storage.hash(ahead[k]->client_id);
-                m_storage.prefetch(h, stages[k]);
-                ++ahead[k];
+            // The three stages written out, so that each prefetch's stage is a constant.
+            if (ahead[0] != last) {
+                std::uint64_t& h = hashes[issued[0]++ % ring];
+                h = m_storage.hash(ahead[0]->client_id);
+                m_storage.prefetch(h, PrefetchStage::locate);
+                ++ahead[0];
+            }
+            if (ahead[1] != last) {
+                m_storage.prefetch(hashes[issued[1]++ % ring], PrefetchStage::record);
+                ++ahead[1];
+            }
+            if (ahead[2] != last) {
+                m_storage.prefetch(hashes[issued[2]++ % ring], PrefetchStage::detail);
+                ++ahead[2];
             }
             const Event& event = *first;
             const std::uint64_t h = hashes[applied % ring];

@@ -16,6 +16,11 @@
 #include <cstring>
 #include <string_view>
 
+#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
+#include <emmintrin.h>
+#define MQTT_PRESENCE_HASH_SSE2 1
+#endif
+
 namespace mqtt_presence::detail {
 
 inline std::uint64_t mum(std::uint64_t a, std::uint64_t b) noexcept {
@@ -72,6 +77,15 @@ inline std::uint64_t read32(const char* p) noexcept {
 /// a[0, n) == b[0, n), a word at a time (the last word overlapping), without calling memcmp:
 /// the texts compared are short, and a call costs more than the compare.
 [[nodiscard]] inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+#if defined(MQTT_PRESENCE_HASH_SSE2)
+    // 16 to 32 bytes (most client ids): two blocks of 16, the second overlapping the first.
+    if (n >= 16 && n <= 32) {
+        const auto block = [](const char* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+        const __m128i equal =
+                _mm_and_si128(_mm_cmpeq_epi8(block(a), block(b)), _mm_cmpeq_epi8(block(a + n - 16), block(b + n - 16)));
+        return _mm_movemask_epi8(equal) == 0xFFFF;
+    }
+#endif
     if (n >= 8) {
         for (std::size_t i = 0; i + 8 < n; i += 8)
             if (read64(a + i) != read64(b + i)) return false;

@@ -251,16 +251,18 @@ private:
         const std::size_t before = shard.records.size();
         const std::size_t i = shard.records.find_or_insert(client_id, h);
         if (shard.records.size() != before) shard.size.store(shard.records.size(), std::memory_order_seq_cst);
+        ClientRecord& record = shard.records.entry(i).value;
         struct EraseIfEmpty {
             Shard& shard;
             std::size_t i;
+            const ClientRecord& record;
             ~EraseIfEmpty() {
-                if (!shard.records.entry(i).value.empty()) return;
+                if (!record.empty()) return;
                 shard.records.erase(i);
                 shard.size.store(shard.records.size(), std::memory_order_seq_cst);
             }
-        } guard{shard, i};
-        std::forward<Fn>(fn)(shard.records.entry(i).value);
+        } guard{shard, i, record};
+        std::forward<Fn>(fn)(record);
     }
 
     static std::size_t round_up(std::size_t n) noexcept {

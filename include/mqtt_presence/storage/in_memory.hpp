@@ -65,14 +65,16 @@ public:
     template <class Fn>
     void update(std::string_view client_id, std::uint64_t h, Fn&& fn) {
         const std::size_t i = m_table.find_or_insert(client_id, h);
+        ClientRecord& record = m_table.entry(i).value;
         struct EraseIfEmpty {
             Table& table;
             std::size_t i;
+            const ClientRecord& record;
             ~EraseIfEmpty() {
-                if (table.entry(i).value.empty()) table.erase(i);
+                if (record.empty()) table.erase(i);
             }
-        } guard{m_table, i};
-        std::forward<Fn>(fn)(m_table.entry(i).value);
+        } guard{m_table, i, record};
+        std::forward<Fn>(fn)(record);
     }
 
     /// Calls fn(const ClientRecord*), nullptr when the client is unknown. Average O(1) plus fn.
