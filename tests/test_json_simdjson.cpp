@@ -501,6 +501,48 @@ TEST_CASE("one simdjson parser serves any sequence of messages, short and long, 
     CHECK(parser.parse(huge, e, error));
 }
 
+TEST_CASE("an event reused across lines ends as a fresh one after each, with every reader", "[json][simdjson]") {
+    // A value is copied over the one before when it is no longer (and the rest cut off), so the
+    // lines mix longer, shorter and equal values, an address present, absent, null and empty,
+    // and refused lines (which leave the event unspecified) in between.
+    const std::vector<std::string> lines = {
+            good,
+            R"({"clientId":"b","channelId":"d","eventType":"tcpclean","time":2})",
+            R"({"clientId":"GID_XXX@@@dev1-longer","channelId":"2b9b1281046046faafe5e0b458e4a1b2ff","eventType":"disconnect","time":3,"clientIp":"192.0.2.7:1"})",
+            R"({"clientId":"GID_XXX@@@dev2","channelId":"2b9b1281046046faafe5e0b458e4a1b3","eventType":"connect","time":4,"clientIp":"192.0.2.77:13222"})",
+            R"({"clientId":"GID_XXX@@@dev3","channelId":"2b9b1281046046faafe5e0b458e4a1b4","eventType":"connect","time":5,"clientIp":null})",
+            R"({"clientId":"GID_XXX@@@dev4","channelId":"2b9b1281046046faafe5e0b458e4a1b5","eventType":"connect","time":6,"clientIp":""})",
+            R"({"clientId":"GID_XXX@@@dev4","channelId":"2b9b1281046046faafe5e0b458e4a1b5","eventType":"connect","time":6,"clientIp":"10.0.0.1:2"})",
+            R"({ "clientIp" : "10.0.0.1:3" , "clientId":"\u0047ID_esc@@@d","channelId":"e\"","eventType":"tcpclean","time":"7"})",
+            R"({"clientId":"","channelId":"c","eventType":"connect","time":1,"clientIp":"10.0.0.1:4"})",
+            R"({"clientId":"GID_XXX@@@dev5","channelId":"c","eventType":"connect","time":1,"clientIp":"10.0.0.1:5"})",
+            R"({"clientId":"GID_XXX@@@dev6","channelId":"c","eventType":"connect"})",
+            ok_line,
+            "{",
+    };
+    testing::Random rng(3);
+    for (const auto reader : {AlibabaSimdjsonParser::Reader::flat_first, AlibabaSimdjsonParser::Reader::on_demand}) {
+        AlibabaSimdjsonParser parser(reader);
+        Event simdjson_event;
+        Event nlohmann_event;
+        std::string error;
+        for (int step = 0; step < 2000; ++step) {
+            const std::string& line = lines[rng.index(lines.size())];
+            INFO(printable(line));
+            const Parsed fresh = by_nlohmann(line);
+            const bool by_simdjson_ok = parser.parse(line, simdjson_event, error);
+            const bool by_nlohmann_ok = parse_alibaba_event(line, nlohmann_event, error);
+            REQUIRE(by_simdjson_ok == fresh.ok);
+            REQUIRE(by_nlohmann_ok == fresh.ok);
+            if (!fresh.ok) continue;
+            Parsed reused{true, simdjson_event, ""};
+            REQUIRE(same(reused, fresh));
+            reused.event = nlohmann_event;
+            REQUIRE(same(reused, fresh));
+        }
+    }
+}
+
 TEST_CASE("a warm simdjson parser allocates nothing per message", "[json][simdjson]") {
     const std::vector<std::string> lines = generated_lines(7, 100);
     REQUIRE(lines.size() > 500);

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -131,13 +132,12 @@ public:
         }
     }
 
+    // The strings keep their contents until a value replaces them (finish() empties an absent
+    // clientIp), so that a value no longer than the one before is copied in place (copy()).
     void reset(Event& event) {
         m_event = &event;
         m_seen = 0;
         m_error.clear();
-        event.client_id.clear();
-        event.channel_id.clear();
-        event.client_ip.clear();
         event.type = EventType::connect;
         event.time_ms = 0;
     }
@@ -220,7 +220,10 @@ public:
     }
 
     bool on_null(Field field) {
-        if (field == client_ip) return true; // an absent address
+        if (field == client_ip) { // an absent address
+            m_event->client_ip.clear();
+            return true;
+        }
         if (field == unknown) return true;
         return wrong_type(field, "null");
     }
@@ -243,12 +246,20 @@ public:
     // Presence of the required fields, once the object is complete.
     bool finish() {
         constexpr unsigned required = 1U << client_id | 1U << channel_id | 1U << event_type | 1U << time;
+        if ((m_seen & (1U << client_ip)) == 0U) m_event->client_ip.clear();
         return (m_seen & required) == required || missing();
     }
 
 private:
-    // assign() without its check for a source inside the string (a value never is).
+    // assign() without its check for a source inside the string (a value never is). A value no
+    // longer than what `into` holds is copied over it and the rest cut off, which compiles
+    // inline (assign and append are calls into the standard library).
     static void copy(std::string_view value, std::string& into) {
+        if (value.size() <= into.size()) {
+            if (!value.empty()) std::memcpy(&into[0], value.data(), value.size());
+            into.erase(value.size());
+            return;
+        }
         into.clear();
         into.append(value.data(), value.size());
     }
