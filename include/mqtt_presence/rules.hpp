@@ -757,7 +757,6 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     if (era == KeyEra::newer) return decide_keeping(record, ch, era, event, key, options, step, channel);
     return decide(record, ch, era, event, key, options, step, channel, nullptr);
 }
-
 } // namespace detail
 
 /// Applies one lifecycle event to one client's record: rules 1–7, 9, 10 and 12.
