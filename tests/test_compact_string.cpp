@@ -83,8 +83,25 @@ TEST_CASE("CompactString copies and moves", "[detail][compact]") {
 
 TEST_CASE("CompactString: a probe matches exactly the strings equal to its text", "[compact_string]") {
     using S = mqtt_presence::detail::CompactString<16>;
-    const std::string texts[] = {"", "a", "2b9b1281046046faafe5e0b458e4a1b2", "2B9B1281046046FAAFE5E0B458E4A1B2",
-                                 "10.0.0.1:80", "abc", "abcd", "not-hex-but-long-enough-for-the-heap", "ab"};
+    // Near misses too: the same bytes under another encoding ("ab" packs as the byte 0xab, "\xab"
+    // is kept as that byte; "" and "\0" are both zero bytes), and ids that differ only after
+    // their first eight bytes, packed, inline or on the heap.
+    const std::string texts[] = {"",
+                                 "a",
+                                 "2b9b1281046046faafe5e0b458e4a1b2",
+                                 "2B9B1281046046FAAFE5E0B458E4A1B2",
+                                 "10.0.0.1:80",
+                                 "abc",
+                                 "abcd",
+                                 "not-hex-but-long-enough-for-the-heap",
+                                 "not-hex-but-long-enough-for-the-heaq",
+                                 "ab",
+                                 "\xab",
+                                 std::string(1, '\0'),
+                                 "2b9b1281046046faafe5e0b458e4a1b3",
+                                 "2b9b1281046046fb",
+                                 "abcdefgh-1",
+                                 "abcdefgh-2"};
     for (const std::string& stored_text : texts) {
         S stored(stored_text);
         // Reused objects must compare like fresh ones: assign over longer content, move away.

@@ -7,6 +7,7 @@
 // Nothing else in the library decides presence. Standard library only; no clock is read.
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -121,8 +122,9 @@ struct Channel {
 
     [[nodiscard]] bool connected() const noexcept { return !connect_ms.is_none(); }
     [[nodiscard]] bool closed() const noexcept { return close_cause != Cause::none; }
-    /// Rule 2: open ⇔ its connect was seen and it is not closed.
-    [[nodiscard]] bool open() const noexcept { return connected() && !closed(); }
+    /// Rule 2: open ⇔ its connect was seen and it is not closed. (The one-byte test first:
+    /// most channels a pass meets are tombstones.)
+    [[nodiscard]] bool open() const noexcept { return !closed() && connected(); }
     /// The newest time this entry carries (drives retention and eviction of tombstones).
     [[nodiscard]] std::int64_t latest_ms() const noexcept {
         return detail::PackedTime::from_rank(
@@ -434,7 +436,9 @@ inline bool make_room(ClientRecord& record, NewChannel kind, std::int64_t t, con
             if (oldest_open == nullptr || ch.connect_ms < oldest_open->connect_ms) oldest_open = &ch;
         } else {
             ++tombstones;
-            expired = expired || ch.latest_ms() < horizon;
+            // A tombstone's close, when it has one, bounds its newest time from below: most
+            // are recent enough by it alone, without reading the other two times.
+            expired = expired || (ch.close_ms < horizon && ch.latest_ms() < horizon);
         }
     }
     if (open && open_count >= open_cap) {
@@ -745,7 +749,13 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     const Channel::KeyProbe key(event.channel_id); // encoded once
     Channel* ch = nullptr;
     if (event.channel_id.empty()) {
-        step.was_online = record.online();
+        step.was_online = record.online_remembered();
+    } else if (record.presence != Presence::unknown) {
+        // Remembered by the last change (finish() sets it on every one): the pass stops at the
+        // event's channel.
+        step.was_online = record.presence == Presence::online;
+        assert(step.was_online == record.online());
+        ch = record.find(key);
     } else {
         for (Channel& c : record.channels) { // one pass: record.online() and record.find(key)
             step.was_online = step.was_online || c.open();
