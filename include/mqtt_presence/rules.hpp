@@ -371,6 +371,10 @@ inline void take_over(ClientRecord& record, const Channel* by, std::int64_t t, c
 // Returns whether it did (erasing it may have moved other channels).
 inline bool end_synthetic(ClientRecord& record, std::int64_t t, bool by_close, Cause cause, bool graceful,
                           std::string_view channel_id, Step& step) noexcept {
+    // A synthetic channel is open while it exists (every close of one erases it): a client that
+    // was offline before this step has none, and no channel needs to be read to know it.
+    assert(step.was_online || find_synthetic(record) == nullptr);
+    if (!step.was_online) return false;
     Channel* synthetic = find_synthetic(record);
     if (synthetic == nullptr || t < synthetic->connect_ms) return false;
     if (by_close) step.note_close(t, cause, graceful, channel_id);
@@ -682,7 +686,10 @@ inline Status on_keyless_close(ClientRecord& record, const Event& event, Step& s
 inline Outcome finish(ClientRecord& record, Status status, const Step& step, EdgeChannel* channel = nullptr) noexcept {
     Outcome out;
     out.status = status;
-    const bool now_online = record.online();
+    // A channel that this step opened (step.opened_ms) is still open: nothing after its opening
+    // closes it. Else the channels tell.
+    const bool now_online = step.opened_ms != no_time || record.online();
+    assert(now_online == record.online());
     record.presence = now_online ? Presence::online : Presence::offline;
     if (!step.was_online && now_online) {
         out.transition = Transition::went_online;
