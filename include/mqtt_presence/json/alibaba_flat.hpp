@@ -135,6 +135,17 @@ namespace flat {
     return i;
 }
 
+/// "Not there": what at() returns when the byte it expects is not next.
+inline constexpr std::size_t nowhere = static_cast<std::size_t>(-1);
+
+// The position of the byte `c` at i or after whitespace from i, or nowhere if another byte (or
+// the end) comes first. The byte itself is looked at first: in compact JSON it is there.
+[[nodiscard]] inline std::size_t at(const char* data, std::size_t i, std::size_t size, char c) noexcept {
+    if (i < size && data[i] == c) return i;
+    i = skip_whitespace(data, i, size);
+    return i < size && data[i] == c ? i : nowhere;
+}
+
 #if defined(MQTT_PRESENCE_FLAT_LITTLE_ENDIAN)
 // The eight bytes at `data` as one word, the first the lowest.
 [[nodiscard]] inline std::uint64_t word_at(const char* data) noexcept {
@@ -207,15 +218,16 @@ namespace flat {
     using Field = AlibabaFields::Field;
     const char* const data = json.data();
     const std::size_t size = json.size();
-    std::size_t i = flat::skip_whitespace(data, 0, size);
-    if (i == size || data[i] != '{') return FlatRead::declined;
+    std::size_t i = flat::at(data, 0, size, '{');
+    if (i == flat::nowhere) return FlatRead::declined;
     i = flat::skip_whitespace(data, i + 1, size);
     if (i < size && data[i] == '}') {
         ++i;
     } else {
         for (;;) {
             // "key"
-            if (i == size || data[i] != '"') return FlatRead::declined;
+            i = flat::at(data, i, size, '"');
+            if (i == flat::nowhere) return FlatRead::declined;
             const std::size_t key_begin = i + 1;
             std::size_t key_size = 0;
             Field name = Field::unknown;
@@ -231,8 +243,8 @@ namespace flat {
                 name = AlibabaFields::field_of(std::string_view(data + key_begin, i - key_begin));
             }
             // :
-            i = flat::skip_whitespace(data, i + 1, size);
-            if (i == size || data[i] != ':') return FlatRead::declined;
+            i = flat::at(data, i + 1, size, ':');
+            if (i == flat::nowhere) return FlatRead::declined;
             i = flat::skip_whitespace(data, i + 1, size);
             if (i == size) return FlatRead::declined;
             // The value: a string or an unsigned integer, handed over as a full parser would.
@@ -242,7 +254,7 @@ namespace flat {
                 i = flat::string_end(data, value_begin, size, printable);
                 if (i == size || data[i] != '"') return FlatRead::declined;
                 if (!fields.begin(name) ||
-                    !fields.on_string(name, std::string_view(data + value_begin, i - value_begin), printable))
+                    !fields.on_string_inline(name, std::string_view(data + value_begin, i - value_begin), printable))
                     return FlatRead::refused;
                 ++i;
             } else if (data[i] >= '0' && data[i] <= '9') {
@@ -271,6 +283,10 @@ namespace flat {
                 return FlatRead::declined;
             }
             // , or }
+            if (i < size && data[i] == ',') { // (compact JSON)
+                ++i;
+                continue;
+            }
             i = flat::skip_whitespace(data, i, size);
             if (i == size) return FlatRead::declined;
             if (data[i] == '}') {
@@ -278,7 +294,7 @@ namespace flat {
                 break;
             }
             if (data[i] != ',') return FlatRead::declined;
-            i = flat::skip_whitespace(data, i + 1, size);
+            ++i;
         }
     }
     if (flat::skip_whitespace(data, i, size) != size) return FlatRead::declined;
