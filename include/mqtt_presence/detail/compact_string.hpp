@@ -182,7 +182,8 @@ public:
         // Any other encoding is zero-padded: equal exactly when all N bytes and the tags are (a
         // heap string's tag differs). The first eight bytes first: two ids of one client nearly
         // always differ there, so a pass over its channels mostly reads just those.
-        return read64(reinterpret_cast<const char*>(probe.m_packed)) == read64(reinterpret_cast<const char*>(m_bytes)) &&
+        return read64(reinterpret_cast<const char*>(probe.m_packed)) ==
+                       read64(reinterpret_cast<const char*>(m_bytes)) &&
                std::memcmp(probe.m_packed + 8, m_bytes + 8, N - 8) == 0 && probe.m_kind == m_kind &&
                probe.m_len == m_len;
     }
