@@ -13,7 +13,8 @@
 
 // Inlines a function on the ingest path that GCC would otherwise call: CompactString's
 // pack_hex16 (a few SSE2 instructions whose constants a call reloads), the rules' decide()
-// (called from two places). Written first in the declaration; a hint only where the compiler has one
+// (called from two places), validate()'s id checks, the field checks in the flat JSON reader's
+// walk. Written before `inline` (after [[nodiscard]]); a hint only where the compiler has one
 // that combines with `inline` (GCC, Clang).
 #if defined(__GNUC__) || defined(__clang__)
 #define MQTT_PRESENCE_ALWAYS_INLINE __attribute__((always_inline))
