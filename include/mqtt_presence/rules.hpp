@@ -359,7 +359,12 @@ inline bool is_superseded(const ClientRecord& record, std::int64_t t, const Opti
 // tolerance before it. Synthetic channels are not real connections and are left to rule 8.
 inline void take_over(ClientRecord& record, const Channel* by, std::int64_t t, const Options& options,
                       Step& step) noexcept {
-    if (!options.takeover) return;
+    // A client offline before this step had no open channel, and the step opens none but `by`.
+#ifndef NDEBUG
+    if (!step.was_online)
+        for (const Channel& ch : record.channels) assert(&ch == by || !ch.open());
+#endif
+    if (!options.takeover || !step.was_online) return;
     for (Channel& ch : record.channels)
         if (&ch != by && !ch.synthetic && ch.open() && ch.connect_ms + options.takeover_tolerance_ms < t)
             close_channel(ch, t, Cause::takeover, step);
