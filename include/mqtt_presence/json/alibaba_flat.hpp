@@ -135,7 +135,7 @@ namespace flat {
     return i;
 }
 
-/// "Not there": what at() returns when the byte it expects is not next.
+// "Not there": what at() returns when the byte it expects is not next.
 inline constexpr std::size_t nowhere = static_cast<std::size_t>(-1);
 
 // The position of the byte `c` at i or after whitespace from i, or nowhere if another byte (or
