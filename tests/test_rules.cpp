@@ -941,6 +941,65 @@ TEST_CASE("a record remembers its presence after every change the rules make", "
     }
 }
 
+// The rules read a remembered presence instead of the channels where they can (whether the
+// client was online before an event); a record whose presence is not remembered, as one built
+// field by field, goes through the channels. Both must come to the same outcome and record.
+TEST_CASE("the rules decide the same with the presence remembered or not", "[rules][presence]") {
+    const std::string channels[] = {ch_a, ch_b, ch_c, ""}; // "": a close that names no connection
+    std::size_t remembered_online = 0;
+    for (unsigned seed = 1; seed <= 60; ++seed) {
+        std::mt19937 rng(seed);
+        const auto pick = [&](unsigned n) { return static_cast<unsigned>(rng() % n); };
+        Options options;
+        options.max_open_channels = 1 + pick(2);
+        options.max_tombstones = 1 + pick(3);
+        options.key_reuse_gap_ms = pick(2) == 0 ? 0 : 2 * minute; // rule 13's retirements too
+        options.takeover = pick(4) != 0;
+        ClientRecord r;
+        for (int i = 0; i < 300; ++i) {
+            const std::int64_t t = t0 + static_cast<std::int64_t>(pick(600)) * second;
+            const std::string& ch = channels[pick(4)];
+            ClientRecord forgot = r;
+            forgot.presence = Presence::unknown;
+            remembered_online += r.presence == Presence::online ? 1U : 0U;
+            Outcome a;
+            Outcome b;
+            switch (pick(6)) {
+            case 0:
+            case 1:
+            case 2: {
+                const Event e = connect(ch.empty() ? ch_a : ch, t);
+                a = apply(r, e, options);
+                b = apply(forgot, e, options);
+                break;
+            }
+            case 3:
+            case 4: {
+                const Event e = tcpclean(ch, t);
+                a = apply(r, e, options);
+                b = apply(forgot, e, options);
+                break;
+            }
+            default: {
+                const bool online = pick(3) == 0;
+                a = reconcile(r, online, t, options);
+                b = reconcile(forgot, online, t, options);
+                break;
+            }
+            }
+            INFO("seed " << seed << ", step " << i);
+            REQUIRE(a.status == b.status);
+            REQUIRE(a.transition == b.transition);
+            REQUIRE(a.cause == b.cause);
+            REQUIRE(a.transition_ms == b.transition_ms);
+            REQUIRE(detail::record_codec::encode_record(r) == detail::record_codec::encode_record(forgot));
+            // (a record the step did not change keeps an unknown presence unknown)
+            if (forgot.presence != Presence::unknown) REQUIRE(r.presence == forgot.presence);
+        }
+    }
+    CHECK(remembered_online > 1000); // both kinds of remembered presence were met
+}
+
 TEST_CASE("a record built field by field answers from its channels until it is remembered", "[rules][presence]") {
     ClientRecord r;
     Channel open;
