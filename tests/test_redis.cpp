@@ -680,14 +680,14 @@ TEST_CASE("truncated or corrupted record encodings are refused with a message or
     }
     CHECK(truncations_refused == truncations);
 
-    // All 256 values of every byte, in a dozen records of different sizes (up to 200 bytes).
+    // All 256 values of every byte, in six records of different sizes (up to 200 bytes).
     std::vector<const std::string*> small;
     for (const std::string& e : encodings)
         if (e.size() <= 200) small.push_back(&e);
     std::sort(small.begin(), small.end(), [](const std::string* a, const std::string* b) { return a->size() < b->size(); });
-    REQUIRE(small.size() >= 12);
-    for (std::size_t k = 0; k < 12; ++k) {
-        const std::string& original = *small[k * (small.size() - 1) / 11];
+    REQUIRE(small.size() >= 6);
+    for (std::size_t k = 0; k < 6; ++k) {
+        const std::string& original = *small[k * (small.size() - 1) / 5];
         std::string damaged = original;
         for (std::size_t pos = 0; pos < original.size(); ++pos) {
             for (unsigned v = 0; v < 256; ++v) {
