@@ -1,8 +1,9 @@
 #pragma once
-// What bench_compare.cpp (this checkout's library) and bench_compare_baseline.cpp (another
-// version's, compiled with `mqtt_presence` renamed to `mqtt_presence_baseline`, so that both
-// live in one program) share: plain types, and a runner written against whichever library the
-// translation unit includes. Nothing here names the library's namespace.
+// What the three translation units of mqtt_presence_bench_compare share: bench_compare.cpp
+// (the stream and the rounds), bench_compare_current.cpp (this checkout's library) and
+// bench_compare_baseline.cpp (another version's, compiled with `mqtt_presence` renamed to
+// `mqtt_presence_baseline`, so that both live in one program). Plain types, and a runner written
+// against whichever library the including unit sees; nothing here names the library's namespace.
 
 #include <chrono>
 #include <cstddef>

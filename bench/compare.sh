@@ -8,9 +8,9 @@
 #
 # REV: a revision of this repository; its include/ is exported (git archive) to a temporary
 # directory, and "this checkout" is the working tree, uncommitted changes included. BUILD_DIR
-# (default build-compare) is configured Release, with the benchmarks and
-# MQTT_PRESENCE_COMPARE_BASELINE naming that directory. Options after -- go to the program
-# (--clients, --rounds, --reserve, --seed: see bench_compare.cpp).
+# (default build-compare, under the repository when relative) is configured Release, with the
+# benchmarks and MQTT_PRESENCE_COMPARE_BASELINE naming that directory. Options after -- go to
+# the program (--clients, --rounds, --reserve, --seed: see bench_compare.cpp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ] || [ "$1" = "--" ]; then
@@ -32,8 +32,13 @@ commit=$(git rev-parse --verify --quiet "$rev^{commit}") || {
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git archive "$commit" include | tar -x -C "$work"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMQTT_PRESENCE_BUILD_BENCH=ON \
-  -DMQTT_PRESENCE_COMPARE_BASELINE="$work/include" >/dev/null
-cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target mqtt_presence_bench_compare >/dev/null
+# The build's output only when it fails.
+if ! { cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMQTT_PRESENCE_BUILD_BENCH=ON \
+  -DMQTT_PRESENCE_COMPARE_BASELINE="$work/include" &&
+  cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target mqtt_presence_bench_compare; } >"$work/build.log" 2>&1; then
+  cat "$work/build.log" >&2
+  echo "compare.sh: the build failed (above)" >&2
+  exit 1
+fi
 echo "baseline: $rev ($commit); this: the working tree at $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- include || echo ' with changes to include/')"
 "$build/bench/mqtt_presence_bench_compare" "$@"
