@@ -103,7 +103,8 @@ TEST_CASE("FlatTable: lookups of absent keys, copies, reserve and memory", "[fla
     CHECK(lookup(table, "GID_a@@@b") == nullptr);
     CHECK(table.find_entry("GID_a@@@b", Table::hash("GID_a@@@b")) == nullptr); // no index yet
     table.prefetch_slot(Table::hash("x")); // no index yet: a no-op
-    table.prefetch_entry(Table::hash("x"));
+    CHECK(table.peek(Table::hash("x")) == Table::npos);
+    table.prefetch_entry(Table::npos);
     table.reserve(1000);
     const std::size_t slots = table.slot_count();
     CHECK(slots * 7 >= 1000 * 8);
@@ -124,6 +125,42 @@ TEST_CASE("FlatTable: lookups of absent keys, copies, reserve and memory", "[fla
     const std::size_t base = table.slot_count() * 8 + (1000 * sizeof(Table::Entry) + 4095) / 4096 * 4096;
     CHECK(table.memory_bytes() >= base + 200 * 40);
     CHECK(table.memory_bytes() <= base + 200 * 48);
+}
+
+TEST_CASE("FlatTable: a guess of where a key is counts only if its entry holds the key", "[flat_table]") {
+    Table table;
+    for (std::uint32_t n = 0; n < 2000; ++n) table.entry(table.find_or_insert(key_of(n), Table::hash(key_of(n)))).value = n;
+    std::size_t right_guesses = 0;
+    for (std::uint32_t n = 0; n < 2000; ++n) {
+        const std::string key = key_of(n);
+        const std::uint64_t h = Table::hash(key);
+        const std::size_t peeked = table.peek(h); // the first slot with h's tag: almost always the key's
+        if (peeked == table.find(key, h)) ++right_guesses;
+        table.prefetch_entry(peeked);
+        // Right, wrong (another key's entry, past the end, npos): the lookup finds the key all the same.
+        for (const std::size_t guess : {peeked, std::size_t{(n + 1) % 2000}, std::size_t{2000}, std::size_t{5000}, Table::npos}) {
+            INFO("key " << key << ", guess " << guess);
+            const Table::Entry* e = table.find_entry(key, h, guess);
+            REQUIRE(e != nullptr);
+            CHECK(e->value == n);
+            CHECK(table.find_or_insert(key, h, guess) == table.find(key, h));
+        }
+        const std::string absent = key + "x";
+        CHECK(table.find_entry(absent, Table::hash(absent), peeked) == nullptr);
+    }
+    CHECK(table.size() == 2000); // no guess inserted anything
+    CHECK(right_guesses >= 1990);
+    // A guess taken before an erase moved another entry into its place, or of a key not yet in.
+    const std::string moved = key_of(1999); // the last entry: erase(0) moves it to number 0
+    const std::size_t before = table.peek(Table::hash(moved));
+    REQUIRE(before == 1999);
+    table.erase(table.find(key_of(0), Table::hash(key_of(0))));
+    CHECK(table.find_entry(moved, Table::hash(moved), before)->value == 1999);
+    CHECK(table.find(moved, Table::hash(moved)) == 0);
+    CHECK(table.find_entry(key_of(0), Table::hash(key_of(0)), 0) == nullptr); // entry 0 now holds another key
+    const std::size_t added = table.find_or_insert(key_of(0), Table::hash(key_of(0)), 0);
+    CHECK(added == 1999);
+    CHECK(table.size() == 2000);
 }
 
 TEST_CASE("ChunkedArray: elements stay put across chunks, through copies, moves and pops", "[flat_table]") {

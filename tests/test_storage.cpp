@@ -126,6 +126,10 @@ TEST_CASE("ConcurrentStorage: update, visit, for_each and size agree", "[storage
 
 static_assert(storage_concept::has_shard_lock<ConcurrentStorage>::value);
 static_assert(!storage_concept::has_shard_lock<InMemoryStorage>::value);
+// InMemoryStorage's ingest_batch and is_online_batch look an id up once, from the guess its
+// prefetch made (test_store.cpp and test_is_online_batch.cpp check their outcomes).
+static_assert(storage_concept::has_guess<InMemoryStorage>::value);
+static_assert(!storage_concept::has_guess<ConcurrentStorage>::value);
 
 TEST_CASE("ConcurrentStorage: with_shard updates a shard's clients under one lock, as update() does", "[storage]") {
     ConcurrentStorage storage(16);

@@ -330,6 +330,57 @@ TEMPLATE_LIST_TEST_CASE("ingest_batch gives exactly the outcomes and state of in
     CHECK(quiet.counters().events == events.size());
 }
 
+TEST_CASE("ingest_batch: an on_outcome that changes the store between events changes no outcome", "[store][batch]") {
+    using namespace mqtt_presence::testing;
+    // ingest_batch looks a record up ahead of its event (and InMemoryStorage guesses where it
+    // is then); on_outcome may call the store in between, here forgetting offline clients
+    // (which moves other records into their places) and adding clients. Every outcome and
+    // the state must be those of ingest() one by one with the same calls in between.
+    Options options;
+    options.forget_offline_after_ms = minute;
+    const Batch batch = generate_batch(seed_from_environment(11), 0, 400, HistoryOptions{}, DeliveryOptions{});
+    std::vector<Event> events;
+    for (const Delivery& d : batch.deliveries)
+        if (d.kind == Delivery::Kind::event) events.push_back(d.event);
+    REQUIRE(events.size() > 4000);
+
+    std::size_t forgotten = 0;
+    std::size_t added = 0;
+    const auto meddle = [&](ClientStatusStore<>& store, std::size_t i) {
+        if (i % 23 == 0) forgotten += store.prune(events[i].time_ms).clients_forgotten;
+        if (i % 31 == 0) {
+            (void)store.ingest(connect(ch1, events[i].time_ms, "GID_side@@@dev" + std::to_string(i)));
+            ++added;
+        }
+    };
+    ClientStatusStore<> one_by_one(options);
+    std::vector<Outcome> expected;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        expected.push_back(one_by_one.ingest(events[i]));
+        meddle(one_by_one, i);
+    }
+    REQUIRE(forgotten > 100); // the calls did move records around
+    REQUIRE(added > 100);
+
+    forgotten = added = 0;
+    ClientStatusStore<> batched(options);
+    std::size_t differing = 0;
+    std::size_t reported = 0;
+    batched.ingest_batch(events.begin(), events.end(), [&](const Event& e, const Outcome& out) {
+        const auto i = static_cast<std::size_t>(&e - events.data());
+        REQUIRE(i == reported++);
+        if (out.status != expected[i].status || out.transition != expected[i].transition ||
+            out.transition_ms != expected[i].transition_ms)
+            ++differing;
+        meddle(batched, i);
+    });
+    CHECK(reported == events.size());
+    CHECK(differing == 0);
+    CHECK(online_set(batched) == online_set(one_by_one));
+    CHECK(batched.size() == one_by_one.size());
+    CHECK(batched.counters().applied == one_by_one.counters().applied);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Groups, the transition hook, expiry.
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "detail/compiler.hpp"
 #include "detail/group_counts.hpp"
 #include "detail/shard_groups.hpp"
 #include "event.hpp"
@@ -326,7 +327,9 @@ public:
             constexpr std::size_t slots_ahead = 12;
             constexpr std::size_t records_ahead = 8;
             constexpr std::size_t ring = 32; // > slots_ahead
+            constexpr bool guessing = storage_concept::has_guess<Storage>::value;
             std::uint64_t hashes[ring];
+            std::size_t guesses[guessing ? ring : 1]; // where prefetch_record() guessed the record is
             std::string_view ids[ring];
             std::size_t located = 0;  // ids hashed, their slots requested
             std::size_t recorded = 0; // records requested
@@ -339,11 +342,19 @@ public:
                     m_storage.prefetch(hashes[located % ring], PrefetchStage::locate);
                     more = ++first != last;
                 }
-                for (; recorded < located && recorded < answered + records_ahead; ++recorded)
-                    m_storage.prefetch(hashes[recorded % ring], PrefetchStage::record);
+                for (; recorded < located && recorded < answered + records_ahead; ++recorded) {
+                    if constexpr (guessing)
+                        guesses[recorded % ring] = m_storage.prefetch_record(hashes[recorded % ring]);
+                    else
+                        m_storage.prefetch(hashes[recorded % ring], PrefetchStage::record);
+                }
                 bool online = false;
-                m_storage.visit(ids[answered % ring], hashes[answered % ring],
-                                [&](const ClientRecord* record) { online = answer(record); });
+                const auto visited = [&](const ClientRecord* record) { online = answer(record); };
+                const std::size_t at = answered % ring;
+                if constexpr (guessing)
+                    m_storage.visit(ids[at], hashes[at], guesses[at], visited);
+                else
+                    m_storage.visit(ids[at], hashes[at], visited);
                 *out = online;
                 ++out;
                 ++answered;
@@ -663,47 +674,71 @@ private:
         return out;
     }
 
+    // The cursors of ingest_batch_prefetched() and what its stages pass on, in rings.
+    template <class It>
+    struct Cursors {
+        static constexpr std::size_t step = 4;  // events between two stages
+        static constexpr std::size_t ring = 16; // > 3 * step: a hash lives until its event is applied
+        Cursors(It first, It end) : ahead{first, first, first}, last(end) {}
+        It ahead[3];
+        It last;
+        std::size_t issued[3] = {0, 0, 0};
+        std::uint64_t hashes[ring];
+        std::size_t guesses[ring]; // (with a storage that guesses)
+    };
+
+    // Stage `Stage` of ingest_batch_prefetched() for the event at c.ahead[Stage], if any.
+    template <std::size_t Stage, class It>
+    MQTT_PRESENCE_ALWAYS_INLINE void prefetch_ahead(Cursors<It>& c) const noexcept {
+        constexpr bool guessing = storage_concept::has_guess<Storage>::value;
+        if (c.ahead[Stage] == c.last) return;
+        const std::size_t at = c.issued[Stage]++ % Cursors<It>::ring;
+        if constexpr (Stage == 0) {
+            c.hashes[at] = m_storage.hash(c.ahead[Stage]->client_id);
+            m_storage.prefetch(c.hashes[at], PrefetchStage::locate);
+        } else if constexpr (Stage == 1 && guessing) {
+            c.guesses[at] = m_storage.prefetch_record(c.hashes[at]);
+        } else if constexpr (Stage == 1) {
+            m_storage.prefetch(c.hashes[at], PrefetchStage::record);
+        } else if constexpr (guessing) {
+            m_storage.prefetch_detail(c.guesses[at]);
+        } else {
+            m_storage.prefetch(c.hashes[at], PrefetchStage::detail);
+        }
+        ++c.ahead[Stage];
+    }
+
     // ingest_batch() with a storage's hashed lookup (has_prefetch), in input order: three
     // cursors run ahead of `first`, `step` events apart: each stage is found through what the
     // stage before it fetched a few events earlier. The first computes the hash of its event's
-    // client id into a ring that the others and the update read.
+    // client id into a ring that the others and the update read; with a storage that guesses
+    // (has_guess), the second writes its guess of where the record is into another ring, which
+    // the third and the update start from: the id is looked up once, not three times.
     template <class It, class OnOutcome>
     void ingest_batch_prefetched(It first, It last, OnOutcome& on_outcome) {
-        // (Plain loops rather than a helper lambda, which the compiler may leave out of line.)
-        constexpr std::size_t step = 4;
-        constexpr std::size_t ring = 16; // > 3 * step: a hash lives until its event is applied
-        std::uint64_t hashes[ring];
-        It ahead[3] = {first, first, first};
-        std::size_t issued[3] = {0, 0, 0};
-        constexpr PrefetchStage stages[3] = {PrefetchStage::locate, PrefetchStage::record, PrefetchStage::detail};
-        for (std::size_t i = 0; i < 3 * step; ++i) {
-            for (std::size_t k = 0; k <= i / step; ++k) {
-                if (ahead[k] == last) continue;
-                std::uint64_t& h = hashes[issued[k]++ % ring];
-                if (k == 0) h = m_storage.hash(ahead[k]->client_id);
-                m_storage.prefetch(h, stages[k]);
-                ++ahead[k];
-            }
+        Cursors<It> c(first, last);
+        for (std::size_t i = 0; i < c.step; ++i) prefetch_ahead<0>(c);
+        for (std::size_t i = 0; i < c.step; ++i) {
+            prefetch_ahead<0>(c);
+            prefetch_ahead<1>(c);
+        }
+        for (std::size_t i = 0; i < c.step; ++i) {
+            prefetch_ahead<0>(c);
+            prefetch_ahead<1>(c);
+            prefetch_ahead<2>(c);
         }
         for (std::size_t applied = 0; first != last; ++first, ++applied) {
-            // The three stages written out, so that each prefetch's stage is a constant.
-            if (ahead[0] != last) {
-                std::uint64_t& h = hashes[issued[0]++ % ring];
-                h = m_storage.hash(ahead[0]->client_id);
-                m_storage.prefetch(h, PrefetchStage::locate);
-                ++ahead[0];
-            }
-            if (ahead[1] != last) {
-                m_storage.prefetch(hashes[issued[1]++ % ring], PrefetchStage::record);
-                ++ahead[1];
-            }
-            if (ahead[2] != last) {
-                m_storage.prefetch(hashes[issued[2]++ % ring], PrefetchStage::detail);
-                ++ahead[2];
-            }
+            prefetch_ahead<0>(c);
+            prefetch_ahead<1>(c);
+            prefetch_ahead<2>(c);
             const Event& event = *first;
-            const std::uint64_t h = hashes[applied % ring];
-            const Outcome out = ingest_one(event, [&](auto&& apply) { m_storage.update(event.client_id, h, apply); });
+            const std::size_t at = applied % c.ring;
+            const Outcome out = ingest_one(event, [&](auto&& apply) {
+                if constexpr (storage_concept::has_guess<Storage>::value)
+                    m_storage.update(event.client_id, c.hashes[at], c.guesses[at], apply);
+                else
+                    m_storage.update(event.client_id, c.hashes[at], apply);
+            });
             on_outcome(event, out);
         }
     }

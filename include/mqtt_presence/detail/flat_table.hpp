@@ -76,6 +76,13 @@ public:
         return locate(key, h).entry;
     }
 
+    /// The same, given a guess of the entry's number (peek(h), taken earlier: the table may
+    /// have changed since, so the guess counts only if its entry holds the key).
+    [[nodiscard]] const Entry* find_entry(std::string_view key, std::uint64_t h, std::size_t guess) const noexcept {
+        if (guess < m_entries.size() && m_entries[guess].key.equals(key)) return &m_entries[guess];
+        return locate(key, h).entry;
+    }
+
     /// The number of the entry with this key, inserted with a value-initialised Value if
     /// absent. Strong guarantee: if it throws (std::bad_alloc, std::length_error), nothing
     /// changed.
@@ -90,6 +97,12 @@ public:
         while (m_slots[s].entry != empty) s = (s + 1) & m_mask;
         m_slots[s] = Slot{static_cast<std::uint32_t>(h), number};
         return number;
+    }
+
+    /// The same, given a guess of the entry's number (as find_entry).
+    std::size_t find_or_insert(std::string_view key, std::uint64_t h, std::size_t guess) {
+        if (guess < m_entries.size() && m_entries[guess].key.equals(key)) return guess;
+        return find_or_insert(key, h);
     }
 
     /// Removes entry `i`; the last entry takes its number. No-throw.
@@ -117,24 +130,26 @@ public:
         if (m_slots.get() != nullptr) prefetch(&m_slots[home(h)]);
     }
 
-    /// The entry of the first slot whose tag matches h, or nullptr: a guess, for prefetching
-    /// (a tag can match another key). Cheap once the slot is cached, as after prefetch_slot().
-    [[nodiscard]] const Entry* peek(std::uint64_t h) const noexcept {
-        if (m_slots.get() == nullptr) return nullptr;
+    /// The number of the entry of the first slot whose tag matches h, or npos: a guess, for
+    /// prefetching and for the lookups that take one (a tag can match another key, and the
+    /// table can change before the guess is used). Cheap once the slot is cached, as after
+    /// prefetch_slot().
+    [[nodiscard]] std::size_t peek(std::uint64_t h) const noexcept {
+        if (m_slots.get() == nullptr) return npos;
         const auto tag = static_cast<std::uint32_t>(h);
         for (std::size_t s = home(h);; s = (s + 1) & m_mask) {
             const Slot slot = m_slots[s];
-            if (slot.entry == empty) return nullptr;
-            if (slot.tag == tag) return &m_entries[slot.entry];
+            if (slot.entry == empty) return npos;
+            if (slot.tag == tag) return slot.entry;
         }
     }
 
-    /// Starts fetching the entry peek(h) finds (both of its cache lines).
-    void prefetch_entry(std::uint64_t h) const noexcept {
-        if (const Entry* e = peek(h)) {
-            prefetch(e);
-            prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry) - 1);
-        }
+    /// Starts fetching entry i (both of its cache lines); nothing for npos.
+    void prefetch_entry(std::size_t i) const noexcept {
+        if (i >= m_entries.size()) return;
+        const Entry* e = &m_entries[i];
+        prefetch(e);
+        prefetch(reinterpret_cast<const char*>(e) + sizeof(Entry) - 1);
     }
 
     /// Starts fetching the memory at p (a hint; p need not be valid to dereference).

@@ -25,6 +25,11 @@
 // |                                                                  | hash h needs into the cache; called three times per event: stage locate ~12 events ahead (e.g. |
 // |                                                                  | an index), record ~8 ahead (the record), detail ~4 ahead (what the record points to).          |
 // |                                                                  | update(id, h, fn) / visit(id, h, fn): update(id, fn) / visit(id, fn), given h == hash(id)      |
+// | cs.prefetch_record(h), cs.prefetch_detail(g),                    | optional, with the four above, all four or none: that lookup done once. prefetch_record(h):    |
+// | s.update(id, h, g, fn), cs.visit(id, h, g, fn)                   | stage record of prefetch(h, ·), returning a std::size_t guess g of where the record is;        |
+// |                                                                  | prefetch_detail(g): stage detail, from the guess; update(id, h, g, fn) / visit(id, h, g, fn):  |
+// |                                                                  | update(id, h, fn) / visit(id, h, fn) starting from the guess. The storage may change between   |
+// |                                                                  | the guess and its use: the storage checks a guess before trusting it (any value is safe)       |
 // | cs.visit_batch(ids, fn) (optional)                               | visit() of each id (a std::vector<std::string_view>): fn(i, const ClientRecord*) once for each |
 // |                                                                  | position i, in any order; is_online_batch then uses it (its answers stay in order)             |
 // | s.reserve(n) (optional)                                          | prepares for n records; load_snapshot calls it before installing a snapshot's n records        |
@@ -131,6 +136,24 @@ struct has_prefetch<
                                decltype(std::declval<S&>().update(std::string_view{}, std::uint64_t{}, UpdateProbe{})),
                                decltype(std::declval<const S&>().visit(std::string_view{}, std::uint64_t{},
                                                                        VisitProbe{}))>>> : std::true_type {};
+
+/// Whether S offers, on top of the hashed lookup (has_prefetch), lookups from a guess that its
+/// prefetch gave: `std::size_t prefetch_record(std::uint64_t) const`,
+/// `prefetch_detail(std::size_t) const`, `update(std::string_view, std::uint64_t, std::size_t, fn)`
+/// and `visit(std::string_view, std::uint64_t, std::size_t, fn) const`.
+template <class S, class = void>
+struct has_guess : std::false_type {};
+template <class S>
+struct has_guess<
+        S, std::enable_if_t<has_prefetch<S>::value &&
+                                    std::is_same_v<decltype(std::declval<const S&>().prefetch_record(std::uint64_t{})),
+                                                   std::size_t>,
+                            std::void_t<decltype(std::declval<const S&>().prefetch_detail(std::size_t{})),
+                                        decltype(std::declval<S&>().update(std::string_view{}, std::uint64_t{},
+                                                                           std::size_t{}, UpdateProbe{})),
+                                        decltype(std::declval<const S&>().visit(std::string_view{}, std::uint64_t{},
+                                                                                std::size_t{}, VisitProbe{}))>>>
+        : std::true_type {};
 
 struct LockedUpdateProbe {
     template <class Locked>

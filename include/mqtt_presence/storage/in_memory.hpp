@@ -28,22 +28,33 @@ namespace detail {
 /// The client id table of the in-memory storages.
 using RecordTable = FlatTable<ClientRecord, 24>;
 
-/// One stage of a prefetch in `table` (see InMemoryStorage::prefetch). At stage detail, every
-/// cache line of the record's channels kept outside it, up to four: the rules read them all,
-/// and a client with more channels is rare.
+/// Stage record of a prefetch in `table`: starts fetching the entry that the index (fetched at
+/// stage locate) points to for hash h, and returns its number, a guess (see FlatTable::peek).
+inline std::size_t prefetch_record(const RecordTable& table, std::uint64_t h) noexcept {
+    const std::size_t guess = table.peek(h);
+    table.prefetch_entry(guess);
+    return guess;
+}
+
+/// Stage detail of a prefetch in `table`, from the guess of stage record: every cache line of
+/// the record's channels kept outside it, up to four (the rules read them all, and a client
+/// with more channels is rare).
+inline void prefetch_detail(const RecordTable& table, std::size_t guess) noexcept {
+    if (guess >= table.size()) return;
+    const ClientRecord& record = table.entry(guess).value;
+    if (record.channels.size() <= 1) return;
+    const char* first = reinterpret_cast<const char*>(record.channels.data());
+    const std::size_t bytes = std::min<std::size_t>(record.channels.size() * sizeof(Channel), std::size_t{4} * 64);
+    for (std::size_t offset = 0; offset < bytes; offset += 64) RecordTable::prefetch(first + offset);
+    RecordTable::prefetch(first + bytes - 1);
+}
+
+/// One stage of a prefetch in `table` (see InMemoryStorage::prefetch).
 inline void prefetch_stage(const RecordTable& table, std::uint64_t h, PrefetchStage stage) noexcept {
     switch (stage) {
     case PrefetchStage::locate: table.prefetch_slot(h); break;
-    case PrefetchStage::record: table.prefetch_entry(h); break;
-    case PrefetchStage::detail:
-        if (const auto* e = table.peek(h); e != nullptr && e->value.channels.size() > 1) {
-            const char* first = reinterpret_cast<const char*>(e->value.channels.data());
-            const std::size_t bytes =
-                    std::min<std::size_t>(e->value.channels.size() * sizeof(Channel), std::size_t{4} * 64);
-            for (std::size_t offset = 0; offset < bytes; offset += 64) RecordTable::prefetch(first + offset);
-            RecordTable::prefetch(first + bytes - 1);
-        }
-        break;
+    case PrefetchStage::record: (void)prefetch_record(table, h); break;
+    case PrefetchStage::detail: prefetch_detail(table, table.peek(h)); break;
     }
 }
 } // namespace detail
@@ -64,17 +75,13 @@ public:
     /// The same, given h == hash(client_id) (ingest_batch hashes each id once).
     template <class Fn>
     void update(std::string_view client_id, std::uint64_t h, Fn&& fn) {
-        const std::size_t i = m_table.find_or_insert(client_id, h);
-        ClientRecord& record = m_table.entry(i).value;
-        struct EraseIfEmpty {
-            Table& table;
-            std::size_t i;
-            const ClientRecord& record;
-            ~EraseIfEmpty() {
-                if (record.empty()) table.erase(i);
-            }
-        } guard{m_table, i, record};
-        std::forward<Fn>(fn)(record);
+        update_entry(m_table.find_or_insert(client_id, h), std::forward<Fn>(fn));
+    }
+
+    /// The same, given a guess of where the record is, from prefetch_record(h) (see there).
+    template <class Fn>
+    void update(std::string_view client_id, std::uint64_t h, std::size_t guess, Fn&& fn) {
+        update_entry(m_table.find_or_insert(client_id, h, guess), std::forward<Fn>(fn));
     }
 
     /// Calls fn(const ClientRecord*), nullptr when the client is unknown. Average O(1) plus fn.
@@ -87,6 +94,13 @@ public:
     template <class Fn>
     void visit(std::string_view client_id, std::uint64_t h, Fn&& fn) const {
         const auto* entry = m_table.find_entry(client_id, h);
+        std::forward<Fn>(fn)(entry == nullptr ? nullptr : &entry->value);
+    }
+
+    /// The same, given a guess from prefetch_record(h).
+    template <class Fn>
+    void visit(std::string_view client_id, std::uint64_t h, std::size_t guess, Fn&& fn) const {
+        const auto* entry = m_table.find_entry(client_id, h, guess);
         std::forward<Fn>(fn)(entry == nullptr ? nullptr : &entry->value);
     }
 
@@ -110,6 +124,16 @@ public:
     /// first (stage detail), each found through what the stage before fetched. Changes nothing.
     void prefetch(std::uint64_t h, PrefetchStage stage) const noexcept { detail::prefetch_stage(m_table, h, stage); }
 
+    /// Stage record of prefetch(h, ·), returning a guess of where the record is, which
+    /// prefetch_detail() and the update() and visit() that take one start from: they look the
+    /// id up once, not three times. The guess is checked before use (the storage may have
+    /// changed since; any value is safe).
+    [[nodiscard]] std::size_t prefetch_record(std::uint64_t h) const noexcept {
+        return detail::prefetch_record(m_table, h);
+    }
+    /// Stage detail of prefetch(h, ·), given prefetch_record(h)'s guess.
+    void prefetch_detail(std::size_t guess) const noexcept { detail::prefetch_detail(m_table, guess); }
+
     /// Bytes this storage holds: index, entries, long ids, and channels beyond the first.
     /// O(clients).
     [[nodiscard]] std::size_t memory_bytes() const noexcept {
@@ -124,6 +148,22 @@ public:
 
 private:
     using Table = detail::FlatTable<ClientRecord, inline_id_bytes>;
+
+    // update() of entry i: erases the record if fn leaves it empty (also when fn throws).
+    template <class Fn>
+    void update_entry(std::size_t i, Fn&& fn) {
+        ClientRecord& record = m_table.entry(i).value;
+        struct EraseIfEmpty {
+            Table& table;
+            std::size_t i;
+            const ClientRecord& record;
+            ~EraseIfEmpty() {
+                if (record.empty()) table.erase(i);
+            }
+        } guard{m_table, i, record};
+        std::forward<Fn>(fn)(record);
+    }
+
     Table m_table;
 };
 
