@@ -219,9 +219,10 @@ public:
     /// calls on_outcome(const Event&, const Outcome&) after each (an edge is reported there
     /// once per flip). Faster than a loop of ingest() on a large store: with a storage that
     /// offers the optional hashed lookup (InMemoryStorage and ConcurrentStorage do), each
-    /// client id is hashed once, and the index slots of the events 12 ahead, the records of the
-    /// events 8 ahead and their channels 4 ahead are fetched from memory while the current one
-    /// is applied. on_outcome runs outside the storage's locks and may call the store.
+    /// client id is hashed once (and with InMemoryStorage looked up once), and the index
+    /// slots of the events 12 ahead, the records of the events 8 ahead and their channels 4
+    /// ahead are fetched from memory while the current one is applied. on_outcome runs
+    /// outside the storage's locks and may call the store.
     /// With a storage whose locks cover many clients each (ConcurrentStorage: has_shard_lock in
     /// storage/concept.hpp), a window of at least shard_count() events (up to 4,096 at a time)
     /// is grouped by shard and applied group after group, each under one take of its shard's
@@ -299,9 +300,10 @@ public:
     /// whose ids stay valid until the call returns (an iterator that makes each id as a
     /// temporary std::string does not compile).
     /// Faster than a loop of is_online() for many ids of a large store: with a storage that
-    /// offers the optional hashed lookup, each id is hashed once and the index slots of the ids
-    /// 12 ahead and the records of the ids 8 ahead are fetched while the current one is
-    /// answered (a record remembers its presence, ClientRecord::presence: no channel is read).
+    /// offers the optional hashed lookup, each id is hashed once (and with InMemoryStorage
+    /// looked up once) and the index slots of the ids 12 ahead and the records of the ids 8
+    /// ahead are fetched while the current one is answered (a record remembers its presence,
+    /// ClientRecord::presence: no channel is read).
     /// A storage with visit_batch() answers all the ids its own way: ConcurrentStorage one
     /// shard's ids under one take of its lock, RedisStorage in one round trip.
     template <class It, class Out>
