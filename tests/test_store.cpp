@@ -362,6 +362,7 @@ TEST_CASE("ingest_batch: an on_outcome that changes the store between events cha
     REQUIRE(forgotten > 100); // the calls did move records around
     REQUIRE(added > 100);
 
+    const std::size_t forgotten_one_by_one = forgotten;
     forgotten = added = 0;
     ClientStatusStore<> batched(options);
     std::size_t differing = 0;
@@ -379,6 +380,7 @@ TEST_CASE("ingest_batch: an on_outcome that changes the store between events cha
     CHECK(online_set(batched) == online_set(one_by_one));
     CHECK(batched.size() == one_by_one.size());
     CHECK(batched.counters().applied == one_by_one.counters().applied);
+    CHECK(forgotten == forgotten_one_by_one);
 }
 
 // ---------------------------------------------------------------------------------------------
