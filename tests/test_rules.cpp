@@ -50,6 +50,35 @@ std::string snapshot(const ClientRecord& r) {
 
 } // namespace
 
+TEST_CASE("ClientRecord::find finds exactly the real channel with the id, in every encoding", "[rules]") {
+    // Channel ids packed as hex (Alibaba's 32 digits, and shorter), kept inline, packed as an
+    // IPv4 address, and kept on the heap; near misses of each; a reconcile's synthetic channel
+    // (no id) that no lookup returns.
+    const std::vector<std::string> ids = {ch_a, "ab12", "conn-7", "10.0.0.1:1883", "session/" + std::string(40, 'x')};
+    const std::vector<std::string> misses = {ch_b, "ab13", "ab1", "conn-8", "conn-7 ", "10.0.0.1:1884",
+                                             "session/" + std::string(41, 'x'), "session/" + std::string(40, 'y'), ""};
+    ClientRecord r;
+    Channel synthetic;
+    synthetic.synthetic = true;
+    r.channels.push_back(synthetic);
+    for (const std::string& id : ids) {
+        Channel ch;
+        ch.key.assign(id);
+        r.channels.push_back(ch);
+    }
+    for (const std::string& id : ids) {
+        INFO(id);
+        const Channel* found = r.find(id);
+        REQUIRE(found != nullptr);
+        CHECK(found->key.str() == id);
+        CHECK_FALSE(found->synthetic);
+    }
+    for (const std::string& id : misses) {
+        INFO(id);
+        CHECK(r.find(id) == nullptr);
+    }
+}
+
 TEST_CASE("rule 1: an event only changes the channel with its own (client, channel)", "[rules][rule1]") {
     ClientRecord a, b;
     REQUIRE(apply(a, connect(ch_a, t0, "GID_a@@@one"), {}).went_online());

@@ -177,19 +177,26 @@ inline bool scan_id(std::string_view id, unsigned& found, unsigned& lead) noexce
 }
 } // namespace detail
 
-/// Empty if `event` may be ingested, else a constant message naming the field and the problem.
-/// O(length of the ids); the rules call it before touching any state.
-[[nodiscard]] inline std::string_view validate(const Event& event) noexcept {
-    if (auto why = detail::check_id(event.client_id, true); !why.empty()) return why;
+namespace detail {
+/// validate(event), told whether the channel id is already known to be lowercase hex digits
+/// (the rules' encoding of it found so: then it is non-empty, short, and free of control
+/// characters, and is not scanned again).
+[[nodiscard]] inline std::string_view validate(const Event& event, bool channel_id_hex) noexcept {
+    if (auto why = check_id(event.client_id, true); !why.empty()) return why;
     // A close may name no connection (an empty channel id: rule 14); a connect must name one.
-    if (!event.channel_id.empty() || event.type == EventType::connect)
-        if (auto why = detail::check_id(event.channel_id, false); !why.empty()) return why;
+    if (!channel_id_hex && (!event.channel_id.empty() || event.type == EventType::connect))
+        if (auto why = check_id(event.channel_id, false); !why.empty()) return why;
     if (to_string(event.type).empty()) return "type is not a known event type";
     if (event.time_ms < 0) return "time_ms is negative";
     if (event.time_ms > max_time_ms) return "time_ms is after the year 9999";
     if (event.client_ip.size() > max_address_bytes) return "client_ip is longer than 255 bytes";
     return {};
 }
+} // namespace detail
+
+/// Empty if `event` may be ingested, else a constant message naming the field and the problem.
+/// O(length of the ids); the rules call it before touching any state.
+[[nodiscard]] inline std::string_view validate(const Event& event) noexcept { return detail::validate(event, false); }
 
 /// The separator between Group ID and device id in an Alibaba client id.
 inline constexpr std::string_view client_id_separator = "@@@";

@@ -201,8 +201,13 @@ struct ClientRecord {
     [[nodiscard]] Channel* find(std::string_view channel_id) noexcept { return find(Channel::KeyProbe(channel_id)); }
     /// The same, for an id encoded once (Channel::KeyProbe) and looked up several times.
     [[nodiscard]] const Channel* find(const Channel::KeyProbe& channel_id) const noexcept {
+        if (channel_id.on_heap()) {
+            for (const Channel& ch : channels)
+                if (!ch.synthetic && ch.key.matches(channel_id)) return &ch;
+            return nullptr;
+        }
         for (const Channel& ch : channels)
-            if (!ch.synthetic && ch.key.matches(channel_id)) return &ch;
+            if (ch.key.matches_packed(channel_id) && !ch.synthetic) return &ch;
         return nullptr;
     }
     [[nodiscard]] Channel* find(const Channel::KeyProbe& channel_id) noexcept {
@@ -755,10 +760,10 @@ MQTT_PRESENCE_NOINLINE inline Outcome decide_keeping(ClientRecord& record, Chann
 
 // apply() for an event that already passed validate(). On a flip, `channel` (if given) tells
 // which channel it is about.
-inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options,
-                           EdgeChannel* channel = nullptr) {
+// `key`: the event's channel id, encoded once (Channel::KeyProbe(event.channel_id)).
+inline Outcome apply_valid(ClientRecord& record, const Event& event, const Channel::KeyProbe& key,
+                           const Options& options, EdgeChannel* channel = nullptr) {
     Step step;
-    const Channel::KeyProbe key(event.channel_id); // encoded once
     Channel* ch = nullptr;
     if (event.channel_id.empty()) {
         step.was_online = record.online_remembered();
@@ -778,6 +783,10 @@ inline Outcome apply_valid(ClientRecord& record, const Event& event, const Optio
     const KeyEra era = ch == nullptr ? KeyEra::same : key_era(*ch, event.time_ms, is_connect, options);
     if (era == KeyEra::newer) return decide_keeping(record, ch, era, event, key, options, step, channel);
     return decide(record, ch, era, event, key, options, step, channel, nullptr);
+}
+inline Outcome apply_valid(ClientRecord& record, const Event& event, const Options& options,
+                           EdgeChannel* channel = nullptr) {
+    return apply_valid(record, event, Channel::KeyProbe(event.channel_id), options, channel);
 }
 } // namespace detail
 

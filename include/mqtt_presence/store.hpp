@@ -649,7 +649,8 @@ private:
     Outcome ingest_one(const Event& event, Update&& update) {
         if constexpr (!shared) m_tallies.add(detail::tally_events);
         Outcome out;
-        if (const auto why = validate(event); !why.empty()) {
+        const Channel::KeyProbe key(event.channel_id); // encoded once, for validate() and the rules
+        if (const auto why = detail::validate(event, key.packed_hex()); !why.empty()) {
             if constexpr (shared) m_tallies.add(detail::tally_events);
             out = detail::invalid(why);
             count(out);
@@ -657,7 +658,7 @@ private:
         }
         const auto step = [&](ClientRecord& record, detail::EdgeChannel& channel) {
             if (over_client_cap(record)) return detail::unchanged(Status::refused);
-            return detail::apply_valid(record, event, m_options, &channel);
+            return detail::apply_valid(record, event, key, m_options, &channel);
         };
         const auto settle = [&](const Outcome& result, const detail::EdgeChannel& channel) {
             if constexpr (shared) m_tallies.add(detail::tally_events);

@@ -35,7 +35,27 @@ public:
     /// A text encoded once, to compare against many stored strings (see matches()).
     class Probe {
     public:
-        explicit Probe(std::string_view text) noexcept : m_text(text) { m_kind = classify(text, m_packed, m_len); }
+        explicit Probe(std::string_view text) noexcept : m_text(text) {
+#if defined(MQTT_PRESENCE_PACK_HEX16)
+            // Alibaba's channel id, 32 lowercase hex digits, without a call: a probe is made
+            // for every event.
+            if constexpr (N == 16) {
+                if (text.size() == 32 && pack_hex16(text.data(), m_packed) &&
+                    pack_hex16(text.data() + 16, m_packed + 8)) {
+                    m_kind = kind_hex;
+                    m_len = 16;
+                    return;
+                }
+            }
+#endif
+            m_kind = classify(text, m_packed, m_len);
+        }
+
+        /// Whether the text is too long to pack (it is compared as text).
+        [[nodiscard]] bool on_heap() const noexcept { return m_kind == kind_heap; }
+        /// Whether the text was packed as lowercase hex digits (so it is 2 to 2N printable
+        /// bytes, no control character among them).
+        [[nodiscard]] bool packed_hex() const noexcept { return m_kind == kind_hex; }
 
     private:
         friend class CompactString;
@@ -64,7 +84,9 @@ public:
         }
         return *this;
     }
-    ~CompactString() { release(); }
+    ~CompactString() {
+        if (m_kind == kind_heap) delete[] heap_block(); // (no bytes to clear: nothing reads them again)
+    }
 
     /// Replaces the content; strong guarantee (allocates only for long, unpackable text).
     void assign(std::string_view text) {
@@ -180,6 +202,11 @@ public:
         if (probe.m_kind == kind_heap)
             return m_kind == kind_heap && probe.m_text.size() == heap_size() &&
                    std::memcmp(heap_data(), probe.m_text.data(), probe.m_text.size()) == 0;
+        return matches_packed(probe);
+    }
+    /// matches() for a probe known not to be on the heap (!probe.on_heap()): a pass over many
+    /// stored strings tests the probe's kind once.
+    [[nodiscard]] bool matches_packed(const Probe& probe) const noexcept {
         // Any other encoding is zero-padded: equal exactly when all N bytes and the tags are (a
         // heap string's tag differs). The first eight bytes first: two ids of one client nearly
         // always differ there, so a pass over its channels mostly reads just those.
