@@ -258,14 +258,18 @@ public:
 
 private:
     // assign() without its check for a source inside the string (a value never is). A value no
-    // longer than what `into` holds is copied over it and the rest cut off, which compiles
-    // inline (assign and append are calls into the standard library).
-    static void copy(std::string_view value, std::string& into) {
+    // longer than what `into` holds is copied over it and the rest cut off, inline (assign and
+    // append are calls into the standard library); always, so that how much else a program
+    // inlines does not turn the copy of every id into a call.
+    MQTT_PRESENCE_ALWAYS_INLINE static void copy(std::string_view value, std::string& into) {
         if (value.size() <= into.size()) {
             if (!value.empty()) std::memcpy(&into[0], value.data(), value.size());
             into.erase(value.size());
             return;
         }
+        grow_copy(value, into);
+    }
+    MQTT_PRESENCE_NOINLINE static void grow_copy(std::string_view value, std::string& into) {
         into.clear();
         into.append(value.data(), value.size());
     }
