@@ -40,8 +40,7 @@ public:
             // Alibaba's channel id, 32 lowercase hex digits, without a call: a probe is made
             // for every event.
             if constexpr (N == 16) {
-                if (text.size() == 32 && pack_hex16(text.data(), m_packed) &&
-                    pack_hex16(text.data() + 16, m_packed + 8)) {
+                if (pack_hex32(text, m_packed)) {
                     m_kind = kind_hex;
                     m_len = 16;
                     return;
@@ -296,6 +295,10 @@ private:
         _mm_storel_epi64(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(pairs, pairs));
         return true;
     }
+    // Alibaba's channel id, exactly 32 lowercase hex digits, into 16 bytes; false otherwise.
+    MQTT_PRESENCE_ALWAYS_INLINE static bool pack_hex32(std::string_view text, unsigned char* out) noexcept {
+        return text.size() == 32 && pack_hex16(text.data(), out) && pack_hex16(text.data() + 16, out + 8);
+    }
 #endif
 
     // Reads a canonical decimal of at most MaxDigits digits (no sign, no leading zero) at
@@ -372,7 +375,7 @@ private:
 #if defined(MQTT_PRESENCE_PACK_HEX16)
         // The common case first: a channel id of 32 lowercase hex digits (Alibaba's form).
         if constexpr (N == 16) {
-            if (text.size() == 32 && pack_hex16(text.data(), out) && pack_hex16(text.data() + 16, out + 8)) {
+            if (pack_hex32(text, out)) {
                 len = 16;
                 return kind_hex;
             }
