@@ -1,9 +1,11 @@
 // One section per rule (README.md, "The rules"), on the pure function apply(record, event, options).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -76,6 +78,48 @@ TEST_CASE("ClientRecord::find finds exactly the real channel with the id, in eve
     for (const std::string& id : misses) {
         INFO(id);
         CHECK(r.find(id) == nullptr);
+    }
+}
+
+TEST_CASE("a channel's and a record's times read back exactly whatever the bytes after them hold", "[rules]") {
+    // A time is read as 8 bytes, its own 6 and 2 of its holder's after it, masked
+    // (detail/packed_time.hpp): the next time's, a channel id's, the record's graceful flag.
+    static_assert(!std::is_copy_constructible_v<detail::PackedTime>, "a time is not copied out of its holder");
+    static_assert(!std::is_constructible_v<detail::PackedTime, std::int64_t>, "nor made of a number");
+    const std::vector<std::int64_t> times = {no_time, 0, 1, 0xffff, 0xffffffffLL, 0x100000000LL, 1700000000123LL,
+                                             detail::PackedTime::max - 1, detail::PackedTime::max};
+    const std::vector<std::string> keys = {std::string(32, 'f'), ch_a, "ab", "zzzzzzzzzzzzzzzz", "", std::string(40, 'x')};
+    for (const std::int64_t a : times) {
+        for (const std::int64_t b : times) {
+            INFO("a = " << a << ", b = " << b);
+            Channel ch;
+            ch.connect_ms = a;
+            ch.close_ms = b;
+            ch.disconnect_ms = a;
+            for (const std::string& key : keys) {
+                ch.key.assign(key);
+                CHECK(std::int64_t{ch.connect_ms} == a);
+                CHECK(std::int64_t{ch.close_ms} == b);
+                CHECK(std::int64_t{ch.disconnect_ms} == a);
+                CHECK(ch.latest_ms() == std::max(a, b));
+                CHECK(ch.connected() == (a != no_time));
+            }
+            ClientRecord r;
+            r.latest_connect_ms = a;
+            r.closed_through_ms = b;
+            r.last_event_ms = a;
+            r.last_offline_ms = b;
+            for (const bool graceful : {false, true}) {
+                r.last_offline_graceful = graceful;
+                CHECK(std::int64_t{r.latest_connect_ms} == a);
+                CHECK(std::int64_t{r.closed_through_ms} == b);
+                CHECK(std::int64_t{r.last_event_ms} == a);
+                CHECK(std::int64_t{r.last_offline_ms} == b);
+            }
+            const ClientRecord copy(r); // copied with its holder, times and all
+            CHECK(std::int64_t{copy.last_offline_ms} == b);
+            CHECK(snapshot(copy) == snapshot(r));
+        }
     }
 }
 

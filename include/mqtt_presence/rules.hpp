@@ -132,6 +132,10 @@ struct Channel {
     }
 };
 static_assert(sizeof(Channel) == 48, "Channel is meant to be 48 bytes");
+// (Each time is read with bytes of the channel after it: see detail/packed_time.hpp.)
+static_assert(detail::PackedTime::readable_in(offsetof(Channel, connect_ms), sizeof(Channel)) &&
+              detail::PackedTime::readable_in(offsetof(Channel, close_ms), sizeof(Channel)) &&
+              detail::PackedTime::readable_in(offsetof(Channel, disconnect_ms), sizeof(Channel)));
 
 /// What ClientRecord::presence remembers of the record's online().
 enum class Presence : std::uint8_t {
@@ -223,6 +227,11 @@ struct ClientRecord {
     }
 };
 static_assert(sizeof(ClientRecord) == 80, "ClientRecord is meant to be 80 bytes");
+// (Each time is read with bytes of the record after it: see detail/packed_time.hpp.)
+static_assert(detail::PackedTime::readable_in(offsetof(ClientRecord, latest_connect_ms), sizeof(ClientRecord)) &&
+              detail::PackedTime::readable_in(offsetof(ClientRecord, closed_through_ms), sizeof(ClientRecord)) &&
+              detail::PackedTime::readable_in(offsetof(ClientRecord, last_event_ms), sizeof(ClientRecord)) &&
+              detail::PackedTime::readable_in(offsetof(ClientRecord, last_offline_ms), sizeof(ClientRecord)));
 
 /// What an event (or a reconcile) did to the record.
 enum class Status : std::uint8_t {
