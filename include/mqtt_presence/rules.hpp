@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "detail/compact_string.hpp"
 #include "detail/compiler.hpp"
@@ -132,6 +133,10 @@ struct Channel {
     }
 };
 static_assert(sizeof(Channel) == 48, "Channel is meant to be 48 bytes");
+// A channel moves as bytes within and between channel arrays: its strings own at most a heap
+// block each, which the copy then owns, and nothing in it points into itself.
+template <>
+struct detail::is_relocatable<Channel> : std::true_type {};
 // (Each time is read with bytes of the channel after it: see detail/packed_time.hpp.)
 static_assert(detail::PackedTime::readable_in(offsetof(Channel, connect_ms), sizeof(Channel)) &&
               detail::PackedTime::readable_in(offsetof(Channel, close_ms), sizeof(Channel)) &&

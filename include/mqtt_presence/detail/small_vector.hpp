@@ -2,7 +2,8 @@
 // A vector that keeps its first N elements inside the object (a client's usual single channel
 // needs no allocation) and moves to the heap beyond that. Only what the records need: ordered
 // erase, push_back, copy and move. T must be nothrow-move-constructible. At most 65535
-// elements. It adds 4 bytes to the inline elements and no alignment of its own (the heap
+// elements. Elements of a type that is_relocatable (trivially copyable types, and those that
+// declare it) move within it, and to a new heap block, as bytes. It adds 4 bytes to the inline elements and no alignment of its own (the heap
 // pointer is kept in the inline bytes), so SmallVector<T, 1> of a 48-byte, alignment-1 T
 // takes 52 bytes (alignment 2). Heap blocks of up to 64 elements come from the process's
 // block pool (block_pool.hpp: huge pages, capacities rounded up to a power of two).
@@ -20,6 +21,14 @@
 #include "block_pool.hpp"
 
 namespace mqtt_presence::detail {
+
+/// Whether a T may be moved by copying its bytes to new storage and then forgetting the old
+/// ones (no destructor runs on them): true of trivially copyable types, and of a type that
+/// holds nothing that points into itself and says so by a specialisation (Channel: its
+/// strings own at most a heap block, which the copy then owns). The elements of a
+/// SmallVector<T, N> then move with memcpy/memmove (erase, growth), not one by one.
+template <class T>
+struct is_relocatable : std::is_trivially_copyable<T> {};
 
 template <class T, std::size_t N>
 class SmallVector {
@@ -86,10 +95,7 @@ public:
         if (capacity > max_size()) capacity = max_size();
         T* fresh = static_cast<T*>(Pool::allocate(capacity));
         T* old = data();
-        for (std::size_t i = 0; i < m_size; ++i) {
-            ::new (static_cast<void*>(fresh + i)) T(std::move(old[i]));
-            old[i].~T();
-        }
+        relocate(old, m_size, fresh);
         if (m_capacity > N) Pool::deallocate(old, m_capacity);
         set_heap(fresh);
         m_capacity = static_cast<std::uint16_t>(capacity);
@@ -101,6 +107,10 @@ public:
             T kept(std::move(item)); // (item may be one of ours, which reserve() moves)
             reserve(static_cast<std::size_t>(m_size) + 1);
             ::new (static_cast<void*>(data() + m_size)) T(std::move(kept));
+        } else if constexpr (is_relocatable<T>::value && std::is_nothrow_default_constructible_v<T>) {
+            // Its bytes move; `item` starts over as a fresh T (what it owned is ours now).
+            std::memcpy(static_cast<void*>(data() + m_size), static_cast<const void*>(&item), sizeof(T));
+            ::new (static_cast<void*>(&item)) T();
         } else {
             ::new (static_cast<void*>(data() + m_size)) T(std::move(item));
         }
@@ -114,8 +124,14 @@ public:
     /// Removes the element at `pos`, keeping the order of the others. No-throw.
     void erase(T* pos) noexcept {
         T* last = end() - 1;
-        for (; pos != last; ++pos) *pos = std::move(*(pos + 1));
-        last->~T();
+        if constexpr (is_relocatable<T>::value) {
+            pos->~T();
+            std::memmove(static_cast<void*>(pos), static_cast<const void*>(pos + 1),
+                         static_cast<std::size_t>(last - pos) * sizeof(T));
+        } else {
+            for (; pos != last; ++pos) *pos = std::move(*(pos + 1));
+            last->~T();
+        }
         --m_size;
     }
 
@@ -126,6 +142,19 @@ public:
 
 private:
     using Pool = BlockPool<sizeof(T)>;
+
+    // Moves `count` elements from `from` to the uninitialised `to` (no overlap), ending the
+    // lives of the originals.
+    static void relocate(T* from, std::size_t count, T* to) noexcept {
+        if constexpr (is_relocatable<T>::value) {
+            if (count != 0) std::memcpy(static_cast<void*>(to), static_cast<const void*>(from), count * sizeof(T));
+        } else {
+            for (std::size_t i = 0; i < count; ++i) {
+                ::new (static_cast<void*>(to + i)) T(std::move(from[i]));
+                from[i].~T();
+            }
+        }
+    }
 
     [[nodiscard]] T* heap() const noexcept {
         T* p = nullptr;
@@ -155,10 +184,7 @@ private:
             other.m_size = 0;
             return;
         }
-        for (std::size_t i = 0; i < other.m_size; ++i) {
-            ::new (static_cast<void*>(inline_data() + i)) T(std::move(other.inline_data()[i]));
-            other.inline_data()[i].~T();
-        }
+        relocate(other.inline_data(), other.m_size, inline_data());
         m_size = other.m_size;
         other.m_size = 0;
     }
