@@ -10,8 +10,8 @@
 // PackedTime is only ever a data member with at least read_bytes - 6 bytes of its holder after
 // it, which every holder checks (static_assert(PackedTime::readable_in(offsetof(Holder, m),
 // sizeof(Holder)))), and never an object of its own: only its holders (Channel, ClientRecord)
-// may copy-construct one. (Two loads, of 4 and 2 bytes, and their
-// combination cost the ingest of an event about 40 instructions more: it reads a dozen times.)
+// may copy-construct one. (Two loads, of 4 and 2 bytes, put together cost the ingest of an
+// event about 40 instructions more: it reads times a dozen times.)
 // Plumbing: nothing outside the library should name it.
 
 #include <cassert>

@@ -3,10 +3,10 @@
 // needs no allocation) and moves to the heap beyond that. Only what the records need: ordered
 // erase, push_back, copy and move. T must be nothrow-move-constructible. At most 65535
 // elements. Elements of a type that is_relocatable (trivially copyable types, and those that
-// declare it) move within it, and to a new heap block, as bytes. It adds 4 bytes to the inline elements and no alignment of its own (the heap
-// pointer is kept in the inline bytes), so SmallVector<T, 1> of a 48-byte, alignment-1 T
-// takes 52 bytes (alignment 2). Heap blocks of up to 64 elements come from the process's
-// block pool (block_pool.hpp: huge pages, capacities rounded up to a power of two).
+// declare it) move as bytes. It adds 4 bytes to the inline elements and no alignment of its
+// own (the heap pointer is kept in the inline bytes), so SmallVector<T, 1> of a 48-byte,
+// alignment-1 T takes 52 bytes (alignment 2). Heap blocks of up to 64 elements come from the
+// process's block pool (block_pool.hpp: huge pages, capacities rounded up to a power of two).
 // Plumbing: nothing outside the library should name it.
 
 #include <cstddef>
@@ -26,7 +26,8 @@ namespace mqtt_presence::detail {
 /// ones (no destructor runs on them): true of trivially copyable types, and of a type that
 /// holds nothing that points into itself and says so by a specialisation (Channel: its
 /// strings own at most a heap block, which the copy then owns). The elements of a
-/// SmallVector<T, N> then move with memcpy/memmove (erase, growth), not one by one.
+/// SmallVector<T, N> then move with memcpy/memmove (erase, growth, a move of the vector,
+/// push_back of an rvalue, which leaves it a fresh T), not one by one.
 template <class T>
 struct is_relocatable : std::is_trivially_copyable<T> {};
 
