@@ -1,15 +1,49 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <mqtt_presence/detail/compact_string.hpp>
-#include <mqtt_presence/detail/record_codec.hpp>
 
 using mqtt_presence::detail::CompactString;
+
+namespace {
+
+// The oracle of the random IPv4 test below, written apart from the library's parser and
+// plainly: "a.b.c.d:port", each part decimal without leading zeros, → the 4 octets and the
+// port (big-endian); else false.
+bool reference_ipv4(const std::string& text, unsigned char (&out)[6]) {
+    std::size_t pos = 0;
+    std::uint32_t parts[5] = {};
+    for (std::size_t k = 0; k < 5; ++k) {
+        const std::size_t start = pos;
+        std::uint32_t v = 0;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && pos - start < 5) {
+            v = v * 10 + static_cast<std::uint32_t>(text[pos] - '0');
+            ++pos;
+        }
+        const std::size_t digits = pos - start;
+        if (digits == 0 || (digits > 1 && text[start] == '0')) return false;
+        if (v > (k < 4 ? 255U : 65535U)) return false;
+        parts[k] = v;
+        if (k < 4) {
+            if (pos >= text.size() || text[pos] != (k < 3 ? '.' : ':')) return false;
+            ++pos;
+        }
+    }
+    if (pos != text.size()) return false;
+    for (std::size_t k = 0; k < 4; ++k) out[k] = static_cast<unsigned char>(parts[k]);
+    out[4] = static_cast<unsigned char>(parts[4] >> 8);
+    out[5] = static_cast<unsigned char>(parts[4] & 0xffU);
+    return true;
+}
+
+} // namespace
 
 TEST_CASE("CompactString keeps exactly the text it was given", "[detail][compact]") {
     const std::vector<std::string> texts = {
@@ -196,10 +230,10 @@ TEST_CASE("CompactString: ipv4 packing accepts exactly canonical a.b.c.d:port", 
     }
 }
 
-TEST_CASE("CompactString: ipv4 packing agrees with the record codec's on random near-addresses", "[compact_string]") {
-    // The record codec's parser (written separately, bound-checked byte by byte) is the oracle:
-    // texts of 0 to 24 bytes, mostly digits and separators, sometimes any byte (a zero byte
-    // included), so that every length, digit count and stopping point is met.
+TEST_CASE("CompactString: ipv4 packing agrees with a plain parser on random near-addresses", "[compact_string]") {
+    // A parser written separately, bound-checked byte by byte, is the oracle of what packs and
+    // into which bytes: texts of 0 to 24 bytes, mostly digits and separators, sometimes any byte
+    // (a zero byte included), so that every length, digit count and stopping point is met.
     std::mt19937_64 rng(20261127);
     const std::string alphabet = "0123456789012345678901234567890123456789..........:::::";
     std::size_t packed = 0;
@@ -213,12 +247,15 @@ TEST_CASE("CompactString: ipv4 packing agrees with the record codec's on random 
                    "." + std::to_string(rng() % 300) + ":" + std::to_string(rng() % 70000);
             if (rng() % 2 == 0) text[rng() % text.size()] = alphabet[rng() % alphabet.size()];
         }
-        unsigned char expected[6];
-        const bool canonical = mqtt_presence::detail::record_codec::pack_ipv4(text, expected);
+        unsigned char expected[6] = {};
+        const bool canonical = reference_ipv4(text, expected);
         const CompactString<8> s(text);
         INFO(text);
         REQUIRE(s.str() == text);
         REQUIRE(s.equals(text));
+        unsigned char got[CompactString<8>::ipv4_bytes] = {};
+        REQUIRE(s.packed_ipv4(got) == canonical);
+        REQUIRE(std::equal(std::begin(got), std::end(got), std::begin(expected)));
         // (an even number of up to 16 digits packs as hex instead)
         const bool hex = text.size() % 2 == 0 && text.size() <= 16 &&
                          text.find_first_not_of("0123456789abcdef") == std::string::npos;
@@ -226,4 +263,59 @@ TEST_CASE("CompactString: ipv4 packing agrees with the record codec's on random 
         packed += canonical ? 1U : 0U;
     }
     CHECK(packed > 20000); // both sides exercised
+}
+
+TEST_CASE("CompactString: the fixed-size packed forms read back and set exactly what the text gives",
+          "[compact_string]") {
+    std::mt19937_64 rng(20261125);
+    for (int round = 0; round < 2000; ++round) {
+        // Any 16 bytes are the packed form of 32 lowercase hex digits.
+        unsigned char hex[16];
+        for (unsigned char& b : hex) b = static_cast<unsigned char>(rng());
+        std::string hex_text;
+        for (const unsigned char b : hex) {
+            hex_text.push_back("0123456789abcdef"[b >> 4]);
+            hex_text.push_back("0123456789abcdef"[b & 15U]);
+        }
+        CompactString<16> key("ch-on-the-heap-before-it-is-assigned");
+        key.assign_packed_hex(hex);
+        INFO(hex_text);
+        CHECK(key == CompactString<16>(hex_text));
+        CHECK(key.str() == hex_text);
+        CHECK(key.matches(CompactString<16>::Probe(hex_text)));
+        unsigned char hex_back[16] = {};
+        CHECK(CompactString<16>(hex_text).packed_hex(hex_back));
+        CHECK(std::equal(std::begin(hex), std::end(hex), std::begin(hex_back)));
+
+        // Any 6 bytes are the packed form of a canonical IPv4 ip:port.
+        unsigned char ipv4[CompactString<8>::ipv4_bytes];
+        for (unsigned char& b : ipv4) b = static_cast<unsigned char>(rng());
+        const std::string ipv4_text = std::to_string(ipv4[0]) + "." + std::to_string(ipv4[1]) + "." +
+                                      std::to_string(ipv4[2]) + "." + std::to_string(ipv4[3]) + ":" +
+                                      std::to_string(ipv4[4] << 8 | ipv4[5]);
+        CompactString<8> address("[2001:db8::1]:4000");
+        address.assign_packed_ipv4(ipv4);
+        INFO(ipv4_text);
+        CHECK(address == CompactString<8>(ipv4_text));
+        CHECK(address.str() == ipv4_text);
+        CHECK(address.equals(ipv4_text));
+        unsigned char ipv4_back[CompactString<8>::ipv4_bytes] = {};
+        CHECK(CompactString<8>(ipv4_text).packed_ipv4(ipv4_back));
+        CHECK(std::equal(std::begin(ipv4), std::end(ipv4), std::begin(ipv4_back)));
+    }
+    // Other texts have no such form, and the getters write nothing for them.
+    for (const std::string text : {"", "ch-17", "2b9b1281046046faafe5e0b458e4a1b", "2B9B1281046046FAAFE5E0B458E4A1B2",
+                                   "2b9b1281046046faafe5e0b458e4a1", "192.0.2.7:13222", "01.2.3.4:5",
+                                   "a-channel-id-longer-than-sixteen-bytes"}) {
+        INFO(text);
+        unsigned char bytes[16] = {};
+        CHECK_FALSE(CompactString<16>(text).packed_hex(bytes));
+        CHECK(std::all_of(std::begin(bytes), std::end(bytes), [](unsigned char b) { return b == 0; }));
+    }
+    for (const std::string text : {"", "ch-17", "01.2.3.4:5", "1.2.3.4:65536", "[2001:db8::1]:4000", "0a1b2c3d"}) {
+        INFO(text);
+        unsigned char bytes[CompactString<8>::ipv4_bytes] = {};
+        CHECK_FALSE(CompactString<8>(text).packed_ipv4(bytes));
+        CHECK(std::all_of(std::begin(bytes), std::end(bytes), [](unsigned char b) { return b == 0; }));
+    }
 }

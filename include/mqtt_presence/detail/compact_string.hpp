@@ -116,6 +116,37 @@ public:
         m_len = probe.m_len;
     }
 
+    /// Fixed-size packed forms, for encodings that store them as they are (record_codec.hpp):
+    /// a text of exactly 2N lowercase hex digits as its N bytes (digit 2k in the high half of
+    /// byte k), and an IPv4 "a.b.c.d:port" whose numbers are decimal without leading zeros as
+    /// ipv4_bytes bytes (the four octets, then the port, big-endian). A getter returns false,
+    /// writing nothing, for any other text; a setter reads that many bytes at `bytes` and leaves
+    /// the string exactly as assign() of the text they stand for would (no allocation).
+    static constexpr std::size_t ipv4_bytes = 6;
+    [[nodiscard]] bool packed_hex(unsigned char (&out)[N]) const noexcept {
+        if (m_kind != kind_hex || m_len != N) return false;
+        std::memcpy(out, m_bytes, N);
+        return true;
+    }
+    void assign_packed_hex(const void* bytes) noexcept {
+        release();
+        std::memcpy(m_bytes, bytes, N);
+        m_kind = kind_hex;
+        m_len = static_cast<std::uint8_t>(N);
+    }
+    [[nodiscard]] bool packed_ipv4(unsigned char (&out)[ipv4_bytes]) const noexcept {
+        if (m_kind != kind_ipv4) return false;
+        std::memcpy(out, m_bytes, ipv4_bytes);
+        return true;
+    }
+    void assign_packed_ipv4(const void* bytes) noexcept {
+        static_assert(N >= ipv4_bytes, "no IPv4 encoding in a string this short");
+        release();
+        std::memcpy(m_bytes, bytes, ipv4_bytes);
+        m_kind = kind_ipv4;
+        m_len = static_cast<std::uint8_t>(ipv4_bytes);
+    }
+
     [[nodiscard]] bool empty() const noexcept { return m_kind == kind_inline && m_len == 0; }
 
     [[nodiscard]] std::size_t size() const noexcept {

@@ -54,53 +54,6 @@ inline void put_time(std::string& out, std::int64_t t, std::int64_t base) {
     put_varint(out, t == no_time ? 0 : zigzag(t - base) + 1);
 }
 
-inline int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-}
-
-// 32 lowercase hex digits → 16 bytes (upper case would not round-trip, so it stays text).
-inline bool pack_hex32(std::string_view id, unsigned char (&out)[16]) noexcept {
-    if (id.size() != 32) return false;
-    for (std::size_t i = 0; i < 16; ++i) {
-        const int hi = hex_value(id[2 * i]);
-        const int lo = hex_value(id[2 * i + 1]);
-        if (hi < 0 || lo < 0) return false;
-        out[i] = static_cast<unsigned char>(hi << 4 | lo);
-    }
-    return true;
-}
-
-// "a.b.c.d:port", each part decimal without leading zeros, → 6 bytes; else false.
-inline bool pack_ipv4(std::string_view text, unsigned char (&out)[6]) noexcept {
-    std::size_t pos = 0;
-    std::uint32_t parts[5] = {};
-    for (std::size_t k = 0; k < 5; ++k) {
-        const std::size_t start = pos;
-        std::uint32_t v = 0;
-        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && pos - start < 5) {
-            v = v * 10 + static_cast<std::uint32_t>(text[pos] - '0');
-            ++pos;
-        }
-        const std::size_t digits = pos - start;
-        if (digits == 0 || (digits > 1 && text[start] == '0')) return false;
-        if (v > (k < 4 ? 255U : 65535U)) return false;
-        parts[k] = v;
-        const char want = k < 3 ? '.' : (k == 3 ? ':' : '\0');
-        if (want == '\0') {
-            if (pos != text.size()) return false;
-        } else {
-            if (pos >= text.size() || text[pos] != want) return false;
-            ++pos;
-        }
-    }
-    for (std::size_t k = 0; k < 4; ++k) out[k] = static_cast<unsigned char>(parts[k]);
-    out[4] = static_cast<unsigned char>(parts[4] >> 8);
-    out[5] = static_cast<unsigned char>(parts[4] & 0xffU);
-    return true;
-}
-
 /// Appends the encoding of `record` to `out`.
 inline void encode_record(std::string& out, const ClientRecord& record) {
     out.push_back(static_cast<char>(version));
@@ -112,26 +65,28 @@ inline void encode_record(std::string& out, const ClientRecord& record) {
     put_time(out, record.closed_through_ms, base);
     put_time(out, record.last_offline_ms, base);
     put_varint(out, record.channels.size());
+    // The packed forms are the strings' own (CompactString encodes a text of 32 lowercase hex
+    // digits, and an IPv4 ip:port, exactly so): copied, not parsed again.
     CompactString<16>::Scratch key_scratch;
     CompactString<8>::Scratch address_scratch;
     for (const Channel& ch : record.channels) {
-        const std::string_view key = ch.key.view(key_scratch);
-        const std::string_view address = ch.address.view(address_scratch);
         unsigned char packed_key[16];
-        unsigned char packed_address[6];
-        const bool key_packed = pack_hex32(key, packed_key);
-        const bool address_packed = pack_ipv4(address, packed_address);
+        unsigned char packed_address[CompactString<8>::ipv4_bytes];
+        const bool key_packed = ch.key.packed_hex(packed_key);
+        const bool address_packed = ch.address.packed_ipv4(packed_address);
         out.push_back(static_cast<char>((ch.synthetic ? 1U : 0U) | (key_packed ? 2U : 0U) | (address_packed ? 4U : 0U) |
                                         static_cast<unsigned>(ch.close_cause) << 4));
         if (key_packed) {
             out.append(reinterpret_cast<const char*>(packed_key), sizeof packed_key);
         } else {
+            const std::string_view key = ch.key.view(key_scratch);
             put_varint(out, key.size());
             out.append(key);
         }
         if (address_packed) {
             out.append(reinterpret_cast<const char*>(packed_address), sizeof packed_address);
         } else {
+            const std::string_view address = ch.address.view(address_scratch);
             out.push_back(static_cast<char>(address.size()));
             out.append(address);
         }
@@ -196,23 +151,6 @@ private:
     std::size_t m_pos = 0;
 };
 
-inline std::string unpack_hex32(std::string_view packed) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out(32, '0');
-    for (std::size_t i = 0; i < 16; ++i) {
-        const auto b = static_cast<unsigned char>(packed[i]);
-        out[2 * i] = digits[b >> 4];
-        out[2 * i + 1] = digits[b & 0xfU];
-    }
-    return out;
-}
-
-inline std::string unpack_ipv4(std::string_view packed) {
-    auto at = [&](std::size_t i) { return static_cast<unsigned>(static_cast<unsigned char>(packed[i])); };
-    return std::to_string(at(0)) + '.' + std::to_string(at(1)) + '.' + std::to_string(at(2)) + '.' +
-           std::to_string(at(3)) + ':' + std::to_string(at(4) << 8 | at(5));
-}
-
 /// Decodes `data` into a record and checks it under `options`; throws std::runtime_error
 /// saying what is wrong ("unknown format version 7", "channel 2: a time is out of range", ...).
 [[nodiscard]] inline ClientRecord decode_record(std::string_view data, const Options& options) {
@@ -245,11 +183,11 @@ inline std::string unpack_ipv4(std::string_view packed) {
             ch.synthetic = (channel_flags & 1U) != 0;
             ch.close_cause = static_cast<Cause>(channel_flags >> 4);
             if ((channel_flags & 2U) != 0)
-                ch.key.assign(unpack_hex32(in.bytes(16)));
+                ch.key.assign_packed_hex(in.bytes(16).data());
             else
                 ch.key.assign(in.bytes(in.varint()));
             if ((channel_flags & 4U) != 0)
-                ch.address.assign(unpack_ipv4(in.bytes(6)));
+                ch.address.assign_packed_ipv4(in.bytes(CompactString<8>::ipv4_bytes).data());
             else
                 ch.address.assign(in.bytes(in.byte()));
             ch.connect_ms = in.time(base);
