@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -25,6 +26,7 @@
 #include <utility>
 
 #include "../detail/compiler.hpp"
+#include "../detail/field_names.hpp"
 #include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 
@@ -112,25 +114,11 @@ class AlibabaFields {
 public:
     enum Field : std::uint8_t { client_id, channel_id, event_type, time, client_ip, unknown };
 
-    static Field field_of(std::string_view key) noexcept {
-        if (key == "clientId") return client_id;
-        if (key == "channelId") return channel_id;
-        if (key == "eventType") return event_type;
-        if (key == "time") return time;
-        if (key == "clientIp") return client_ip;
-        return unknown;
-    }
+    static constexpr std::string_view field_names[] = {"clientId", "channelId", "eventType", "time", "clientIp"};
+    static_assert(std::size(field_names) == unknown, "a name for every field, in the order of Field");
 
-    static std::string_view name(Field field) noexcept {
-        switch (field) {
-        case client_id: return "clientId";
-        case channel_id: return "channelId";
-        case event_type: return "eventType";
-        case time: return "time";
-        case client_ip: return "clientIp";
-        default: return "?";
-        }
-    }
+    static Field field_of(std::string_view key) noexcept { return field_named(field_names, key, unknown); }
+    static std::string_view name(Field field) noexcept { return name_of_field(field_names, field); }
 
     // The strings keep their contents until a value replaces them (finish() empties an absent
     // clientIp), so that a value no longer than the one before is copied in place (copy()).

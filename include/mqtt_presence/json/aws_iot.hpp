@@ -42,6 +42,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <string_view>
@@ -49,6 +50,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../detail/field_names.hpp"
 #include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 #include "../rules.hpp"
@@ -82,35 +84,14 @@ public:
     /// A container opened at depth max_depth + 1, the message's object being depth 1.
     static constexpr std::size_t max_depth = 64;
 
-    static Field field_of(std::string_view key) noexcept {
-        if (key == "clientId") return client_id;
-        if (key == "timestamp") return timestamp;
-        if (key == "eventType") return event_type;
-        if (key == "versionNumber") return version_number;
-        if (key == "ipAddress") return ip_address;
-        if (key == "sessionIdentifier") return session_identifier;
-        if (key == "principalIdentifier") return principal_identifier;
-        if (key == "clientInitiatedDisconnect") return client_initiated_disconnect;
-        if (key == "disconnectReason") return disconnect_reason;
-        if (key == "thingName") return thing_name;
-        return unknown;
-    }
+    static constexpr std::string_view field_names[] = {
+            "clientId",         "timestamp",         "eventType",           "versionNumber",
+            "ipAddress",        "sessionIdentifier", "principalIdentifier", "clientInitiatedDisconnect",
+            "disconnectReason", "thingName"};
+    static_assert(std::size(field_names) == unknown, "a name for every field, in the order of Field");
 
-    static std::string_view name(Field field) noexcept {
-        switch (field) {
-        case client_id: return "clientId";
-        case timestamp: return "timestamp";
-        case event_type: return "eventType";
-        case version_number: return "versionNumber";
-        case ip_address: return "ipAddress";
-        case session_identifier: return "sessionIdentifier";
-        case principal_identifier: return "principalIdentifier";
-        case client_initiated_disconnect: return "clientInitiatedDisconnect";
-        case disconnect_reason: return "disconnectReason";
-        case thing_name: return "thingName";
-        default: return "?";
-        }
-    }
+    static Field field_of(std::string_view key) noexcept { return field_named(field_names, key, unknown); }
+    static std::string_view name(Field field) noexcept { return name_of_field(field_names, field); }
 
     explicit Fields(Event& event) : m_event(event) { clear(event); }
 

@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../detail/field_names.hpp"
 #include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 #include "alibaba_fields.hpp"
@@ -188,41 +190,28 @@ public:
         unknown,
     };
 
-    static Field field_of(std::string_view key, bool in_data) noexcept {
-        if (in_data) {
-            if (key == "clientSessionName") return client_session_name;
-            if (key == "sequenceNumber") return sequence_number;
-            if (key == "disconnectionReason") return disconnection_reason;
-            if (key == "namespaceName") return namespace_name;
-            if (key == "clientAuthenticationName") return client_authentication_name;
-            return unknown;
-        }
-        if (key == "type") return type;
-        if (key == "eventType") return event_type;
-        if (key == "time") return time;
-        if (key == "eventTime") return event_time;
-        if (key == "data") return data;
-        if (key == "specversion") return specversion;
-        return unknown;
-    }
-
     // The name in error messages: a field of "data" as "data.<key>".
-    static std::string_view name(Field field) noexcept {
-        switch (field) {
-        case specversion: return "specversion";
-        case type: return "type";
-        case event_type: return "eventType";
-        case time: return "time";
-        case event_time: return "eventTime";
-        case data: return "data";
-        case namespace_name: return "data.namespaceName";
-        case client_authentication_name: return "data.clientAuthenticationName";
-        case client_session_name: return "data.clientSessionName";
-        case sequence_number: return "data.sequenceNumber";
-        case disconnection_reason: return "data.disconnectionReason";
-        default: return "?";
-        }
+    static constexpr std::string_view field_names[] = {
+            "specversion",
+            "type",
+            "eventType",
+            "time",
+            "eventTime",
+            "data",
+            "data.namespaceName",
+            "data.clientAuthenticationName",
+            "data.clientSessionName",
+            "data.sequenceNumber",
+            "data.disconnectionReason",
+    };
+    static_assert(std::size(field_names) == unknown, "a name for every field, in the order of Field");
+    static constexpr std::size_t data_prefix = std::string_view("data.").size();
+
+    static Field field_of(std::string_view key, bool in_data) noexcept {
+        return in_data ? field_named(field_names, key, unknown, namespace_name, unknown, data_prefix)
+                       : field_named(field_names, key, unknown, 0, namespace_name);
     }
+    static std::string_view name(Field field) noexcept { return name_of_field(field_names, field); }
 
     explicit Fields(Event& event) : m_event(event) {
         event.client_id.clear();

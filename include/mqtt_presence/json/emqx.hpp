@@ -45,12 +45,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
+#include "../detail/field_names.hpp"
 #include "../detail/json_syntax.hpp"
 #include "../event.hpp"
 #include "alibaba_fields.hpp"
@@ -120,33 +122,13 @@ public:
         unknown
     };
 
-    static Field field_of(std::string_view key) noexcept {
-        if (key == "event") return event;
-        if (key == "clientid") return clientid;
-        if (key == "connected_at") return connected_at;
-        if (key == "disconnected_at") return disconnected_at;
-        if (key == "timestamp") return timestamp;
-        if (key == "ts") return ts;
-        if (key == "reason") return reason;
-        if (key == "peername") return peername;
-        if (key == "ipaddress") return ipaddress;
-        return unknown;
-    }
+    static constexpr std::string_view field_names[] = {"event",           "clientid",  "connected_at",
+                                                       "disconnected_at", "timestamp", "ts",
+                                                       "reason",          "peername",  "ipaddress"};
+    static_assert(std::size(field_names) == unknown, "a name for every field, in the order of Field");
 
-    static std::string_view name(Field field) noexcept {
-        switch (field) {
-        case event: return "event";
-        case clientid: return "clientid";
-        case connected_at: return "connected_at";
-        case disconnected_at: return "disconnected_at";
-        case timestamp: return "timestamp";
-        case ts: return "ts";
-        case reason: return "reason";
-        case peername: return "peername";
-        case ipaddress: return "ipaddress";
-        default: return "?";
-        }
-    }
+    static Field field_of(std::string_view key) noexcept { return field_named(field_names, key, unknown); }
+    static std::string_view name(Field field) noexcept { return name_of_field(field_names, field); }
 
     void reset(Event& target) {
         m_event = &target;
